@@ -1,0 +1,70 @@
+# Reproduction suite: one target per reported table. `make help` lists them.
+# Every target first makes the virtual environment .venv (from setup.cfg) if it is missing or stale.
+
+PYTHON_BOOT ?= python3
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+RESULTS_DIR ?= results
+WORK_DIR    ?= work
+
+# Dataset folders (point them at your own copies).
+GTZAN_DIR       ?= data/gtzan
+BALLROOM_DIR    ?= data/ballroom
+SOUNDTRACKS_DIR ?= data/soundtracks
+MTAT_DIR        ?= data/magnatagatune
+FMA_DIR         ?= data/fma
+ISMIR2004_DIR   ?= data/ismir2004
+export GTZAN_DIR BALLROOM_DIR SOUNDTRACKS_DIR MTAT_DIR FMA_DIR ISMIR2004_DIR
+
+# Quick runs: FOLDS=N runs the first N folds, EPOCHS=N caps the epochs, SCHEMES=a,b a subset.
+FOLDS   ?=
+EPOCHS  ?=
+SCHEMES ?=
+RUN_OPTS = --results-dir $(RESULTS_DIR) --work-dir $(WORK_DIR) \
+           $(if $(FOLDS),--folds $(FOLDS)) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SCHEMES),--schemes $(SCHEMES))
+RUN = $(PY) -m common.cli run
+
+.PHONY: help setup test test-fast bench all-results list download-gtzan clean-work \
+        table3-gtzan table3-gtzan-paper-init
+
+help:
+	@echo "make table3-gtzan [GTZAN_DIR=...] [FOLDS=N] [EPOCHS=N]   MCCLSTM Table 3 (the main job)"
+	@echo "make all-results      every table whose dataset is present (others are skipped)"
+	@echo "make test             the test suite;  make bench: throughput benchmark"
+	@echo "make list             all tables with their targets and dataset variables"
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON_BOOT) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+list: setup
+	$(PY) -m common.cli list
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not e2e"
+
+bench: setup
+	$(PY) -m benchmarks.throughput
+
+all-results: setup
+	$(PY) -m common.cli all-results $(RUN_OPTS)
+
+download-gtzan: setup
+	$(PY) -m common.cli download gtzan --dest $(GTZAN_DIR)
+
+clean-work:
+	rm -rf $(WORK_DIR)
+
+# --- MCCLSTM (Chen & Wang, ISMIR 2017) ---------------------------------------------------------
+table3-gtzan: setup
+	$(RUN) mcclstm.table3_gtzan --data-dir $(GTZAN_DIR) $(RUN_OPTS)
+
+table3-gtzan-paper-init: setup
+	$(RUN) mcclstm.table3_gtzan_paper_init --data-dir $(GTZAN_DIR) $(RUN_OPTS)

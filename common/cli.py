@@ -1,0 +1,130 @@
+"""Command line: list tables, run one, run all whose dataset is present, download a dataset.
+
+Usage (the Makefile wraps these)::
+
+    python -m common.cli list
+    python -m common.cli run mcclstm.table3_gtzan --data-dir DIR [--folds N] [--epochs N]
+                             [--schemes R0,R4] [--results-dir results] [--work-dir work]
+    python -m common.cli all-results [--folds N] [--epochs N]
+    python -m common.cli download gtzan --dest data/gtzan
+
+Tables are found in ``papers/<paper>/tables.py`` (its ``TABLES`` dict of factories). Dataset
+folders for ``all-results`` come from the environment variables named by each table (e.g.
+``GTZAN_DIR``), defaulting to ``data/<dataset>``. Bad input ends with a one-paragraph message
+and exit status 2, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from common.errors import ReproError
+
+#: Paper packages, in the order ``all-results`` runs them.
+PAPERS = ("mcclstm", "msecnn", "crnn_tf", "lstm_segment")
+
+
+def available_tables() -> dict:
+    """``{"<paper>.<table>": factory}`` for every table of every paper package present."""
+    tables = {}
+    for paper in PAPERS:
+        try:
+            module = importlib.import_module(f"papers.{paper}.tables")
+        except ModuleNotFoundError as exc:
+            if exc.name in (f"papers.{paper}", f"papers.{paper}.tables"):
+                continue
+            raise
+        for name, factory in getattr(module, "TABLES", {}).items():
+            tables[f"{paper}.{name}"] = factory
+    return tables
+
+
+def _table(name: str):
+    tables = available_tables()
+    if name not in tables:
+        raise ReproError(f"unknown table {name!r}; available: {', '.join(sorted(tables))}")
+    return tables[name]()
+
+
+def _run(spec, data_dir, args) -> None:
+    from common.runner import run_table
+
+    schemes = [s for s in (args.schemes or "").split(",") if s] or None
+    frame = run_table(spec, data_dir, results_dir=args.results_dir, work_dir=args.work_dir, folds=args.folds,
+                      epochs=args.epochs, schemes=schemes, seed=args.seed, verbose=args.keras_verbose,
+                      progress=not args.no_progress)
+    import pandas as pd
+
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    parser = argparse.ArgumentParser(prog="python -m common.cli", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the tables")
+
+    def run_options(p):
+        p.add_argument("--folds", type=int, default=None, help="run only the first N folds")
+        p.add_argument("--epochs", type=int, default=None, help="cap the number of epochs")
+        p.add_argument("--schemes", default=None, help="comma-separated subset of trainable schemes")
+        p.add_argument("--results-dir", default="results")
+        p.add_argument("--work-dir", default="work", help="feature cache, checkpoints, TensorBoard logs")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--keras-verbose", default=2, type=int, help="Keras fit verbosity (0, 1, 2)")
+        p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    run = sub.add_parser("run", help="run one table")
+    run.add_argument("table", help="<paper>.<table>, see `list`")
+    run.add_argument("--data-dir", default=None, help="dataset folder (default: $<DATASET>_DIR or data/<dataset>)")
+    run_options(run)
+    every = sub.add_parser("all-results", help="run every table whose dataset is present")
+    run_options(every)
+    download = sub.add_parser("download", help="download a dataset (where its licence allows)")
+    download.add_argument("dataset", choices=["gtzan"])
+    download.add_argument("--dest", required=True)
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "list":
+            for name, factory in available_tables().items():
+                spec = factory()
+                print(f"{name:40s} make {spec.make_target:32s} {spec.dataset.dir_variable}  {spec.title}")
+        elif args.command == "run":
+            spec = _table(args.table)
+            data_dir = args.data_dir or os.environ.get(spec.dataset.dir_variable) or spec.dataset.default_dir
+            _run(spec, data_dir, args)
+        elif args.command == "all-results":
+            failed = []
+            for name, factory in available_tables().items():
+                spec = factory()
+                data_dir = os.environ.get(spec.dataset.dir_variable) or spec.dataset.default_dir
+                if not Path(data_dir).is_dir():
+                    print(f"-- skipped {name}: {spec.dataset.name} not found at {data_dir} "
+                          f"(set {spec.dataset.dir_variable}; {spec.dataset.how_to_get})", flush=True)
+                    continue
+                try:
+                    _run(spec, data_dir, args)
+                except ReproError as exc:
+                    print(f"-- {name} failed: {exc}", file=sys.stderr, flush=True)
+                    failed.append(name)
+            if failed:
+                print(f"tables that failed: {', '.join(failed)}", file=sys.stderr)
+                return 1
+        elif args.command == "download":
+            from common.datasets import gtzan
+
+            print(f"GTZAN is in {gtzan.download(args.dest)}")
+    except ReproError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Dataset-independent records: a track and the index of a dataset folder."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from common.errors import DatasetError
+
+
+@dataclass(frozen=True)
+class Track:
+    """One audio item of a dataset.
+
+    Attributes:
+        track_id: identifier unique within the dataset (e.g. ``"blues.00000"``).
+        path: the audio file.
+        label: class name for single-label tasks (genre, dance style, emotion), else None.
+        tags: tag names for multi-label tasks (e.g. MagnaTagATune), else empty.
+        subset: name of the dataset's own predefined subset (``"train"``, ``"validation"``,
+            ``"test"``, ...) where the dataset defines one, else None.
+    """
+
+    track_id: str
+    path: Path
+    label: str | None = None
+    tags: tuple[str, ...] = ()
+    subset: str | None = None
+
+
+@dataclass
+class DatasetIndex:
+    """What a loader found in a dataset folder.
+
+    Attributes:
+        name: dataset name (e.g. ``"gtzan"``).
+        root: the folder that was indexed.
+        classes: ordered class (or tag) vocabulary; label indices refer to it.
+        tracks: usable tracks, sorted by ``track_id``.
+        problems: ``{path: reason}`` for files of the dataset that were found unusable while
+            indexing (empty, unreadable header). They are not in ``tracks``; the run manifest
+            lists them.
+        unexpected: files under ``root`` that do not belong to the layout (reported, ignored).
+        expected_counts: the full dataset's per-class counts as published, for comparison.
+    """
+
+    name: str
+    root: Path
+    classes: tuple[str, ...]
+    tracks: list[Track]
+    problems: dict[str, str] = field(default_factory=dict)
+    unexpected: list[str] = field(default_factory=list)
+    expected_counts: dict[str, int] = field(default_factory=dict)
+
+    def label_indices(self) -> np.ndarray:
+        """Class index of every track, int64 array ``(n_tracks,)``.
+
+        Raises:
+            DatasetError: a track has no label or a label outside ``classes``.
+        """
+        lookup = {name: i for i, name in enumerate(self.classes)}
+        try:
+            return np.array([lookup[t.label] for t in self.tracks], dtype=np.int64)
+        except KeyError as exc:
+            raise DatasetError(f"{self.name}: track label {exc} is not one of {self.classes}") from None
+
+    def tag_matrix(self) -> np.ndarray:
+        """Binary tag matrix, float32 ``(n_tracks, n_classes)``, for multi-label datasets."""
+        lookup = {name: i for i, name in enumerate(self.classes)}
+        matrix = np.zeros((len(self.tracks), len(self.classes)), dtype=np.float32)
+        for row, track in enumerate(self.tracks):
+            for tag in track.tags:
+                matrix[row, lookup[tag]] = 1.0
+        return matrix
+
+    def class_counts(self) -> dict[str, int]:
+        """Number of usable tracks per class (single-label datasets)."""
+        counts = Counter(t.label for t in self.tracks)
+        return {name: counts.get(name, 0) for name in self.classes}
+
+    def count_differences(self) -> dict[str, tuple[int, int]]:
+        """``{class: (found, published)}`` for every class whose count differs from the paper's."""
+        found = self.class_counts()
+        return {name: (found.get(name, 0), n) for name, n in self.expected_counts.items()
+                if found.get(name, 0) != n}
+
+    def without(self, track_ids: set[str], reasons: dict[str, str]) -> "DatasetIndex":
+        """A copy without ``track_ids``, whose reasons are added to ``problems`` (keyed by path)."""
+        kept = [t for t in self.tracks if t.track_id not in track_ids]
+        problems = dict(self.problems)
+        for track in self.tracks:
+            if track.track_id in track_ids:
+                problems[str(track.path)] = reasons.get(track.track_id, "excluded")
+        return DatasetIndex(self.name, self.root, self.classes, kept, problems, list(self.unexpected),
+                            dict(self.expected_counts))
+
+    def summary(self) -> dict:
+        """JSON-serialisable summary for the run manifest."""
+        return {
+            "name": self.name,
+            "root": str(self.root),
+            "n_tracks": len(self.tracks),
+            "class_counts": self.class_counts() if any(t.label for t in self.tracks) else None,
+            "count_differences_from_published": {k: {"found": a, "published": b}
+                                                 for k, (a, b) in self.count_differences().items()},
+            "problems": dict(self.problems),
+            "unexpected_files": list(self.unexpected),
+        }
+
+
+def require_folder(path: Path, dataset: str, layout_hint: str, variable: str) -> Path:
+    """Check that a dataset folder exists.
+
+    Args:
+        path: the folder the user pointed at.
+        dataset: dataset name for the message.
+        layout_hint: the expected layout, shown in the message.
+        variable: the Make variable / CLI option that sets the folder.
+
+    Returns:
+        ``path`` resolved.
+
+    Raises:
+        DatasetError: the folder does not exist or is not a folder.
+    """
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise DatasetError(
+            f"{dataset} not found: {path} is not a folder.\n"
+            f"Put the dataset there or point at your copy with {variable}=/path/to/it.\n"
+            f"Expected layout:\n{layout_hint}")
+    return path.resolve()

@@ -1,0 +1,123 @@
+"""Result tables (CSV), per-fold records, run manifests and comparison figures.
+
+The table CSV has one row per (scheme, metric) with the columns of :data:`TABLE_COLUMNS`:
+
+- ``paper_mean``, ``paper_std``: the paper's published numbers (empty where it gives none);
+- ``our_mean``, ``our_std``: what this code computed, over ``folds_run`` folds (std: sample std);
+- ``difference``: ``our_mean - paper_mean``;
+- ``status``: ``reproduced`` (this code trained and evaluated the scheme; it says nothing about
+  whether the numbers agree), ``paper-only`` (the paper's number only: the scheme is not
+  re-implemented here), or ``not run`` (trainable here but no fold has finished yet).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from common.cache import atomic_write_bytes, atomic_write_text
+from common.metrics import mean_std
+
+TABLE_COLUMNS = ["scheme", "metric", "paper_mean", "paper_std", "our_mean", "our_std", "folds_run",
+                 "difference", "status"]
+
+
+@dataclass(frozen=True)
+class PaperResult:
+    """A number published in a paper's table: mean and optional std (in the metric's unit)."""
+
+    mean: float
+    std: float | None = None
+
+
+def build_table(scheme_names: list[str], metrics: list[str], reference: dict, fold_metrics: dict,
+                trainable: set[str]) -> pd.DataFrame:
+    """Assemble the comparison table.
+
+    Args:
+        scheme_names: row order.
+        metrics: metric names, primary first.
+        reference: ``{scheme: {metric: PaperResult}}`` -- the paper's numbers.
+        fold_metrics: ``{scheme: [{metric: value}, ...]}`` -- one dict per finished fold.
+        trainable: schemes this code implements.
+
+    Returns:
+        DataFrame with :data:`TABLE_COLUMNS`.
+    """
+    rows = []
+    for scheme in scheme_names:
+        for metric in metrics:
+            paper = reference.get(scheme, {}).get(metric)
+            if paper is None and scheme not in trainable:
+                continue
+            values = [f[metric] for f in fold_metrics.get(scheme, []) if metric in f]
+            ours = mean_std(values) if values else (math.nan, math.nan)
+            if scheme not in trainable:
+                status = "paper-only"
+            else:
+                status = "reproduced" if values else "not run"
+            paper_mean = paper.mean if paper else math.nan
+            paper_std = paper.std if paper and paper.std is not None else math.nan
+            rows.append({"scheme": scheme, "metric": metric, "paper_mean": paper_mean, "paper_std": paper_std,
+                         "our_mean": ours[0], "our_std": ours[1], "folds_run": len(values),
+                         "difference": ours[0] - paper_mean if values and paper else math.nan,
+                         "status": status})
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a DataFrame as CSV atomically (4 decimals)."""
+    atomic_write_text(path, frame.to_csv(index=False, float_format="%.4f"))
+
+
+def write_json(payload: dict, path: str | Path) -> None:
+    """Write JSON atomically (non-finite floats become null)."""
+    def clean(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        if isinstance(value, (np.floating, np.integer)):
+            return clean(value.item())
+        if isinstance(value, Path):
+            return str(value)
+        return value
+    atomic_write_text(path, json.dumps(clean(payload), indent=1, sort_keys=False))
+
+
+def plot_table(frame: pd.DataFrame, path: str | Path, title: str) -> None:
+    """Bar chart of ours vs the paper's mean with std error bars, one panel per metric (PNG).
+
+    Bars labelled "paper" show the published numbers; bars labelled "this run" what the run
+    computed (absent for paper-only rows and unfinished schemes).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = list(dict.fromkeys(frame["metric"]))
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(max(6, 0.9 * frame["scheme"].nunique() + 2),
+                                                        3.6 * len(metrics)), squeeze=False)
+    for ax, metric in zip(axes[:, 0], metrics):
+        part = frame[frame["metric"] == metric]
+        x = np.arange(len(part))
+        ax.bar(x - 0.2, part["paper_mean"], 0.4, yerr=part["paper_std"].fillna(0), capsize=3,
+               label="paper", color="#9aa5b1")
+        ax.bar(x + 0.2, part["our_mean"], 0.4, yerr=part["our_std"].fillna(0), capsize=3,
+               label="this run", color="#2f6db5")
+        ax.set_xticks(x, part["scheme"], rotation=30, ha="right")
+        ax.set_ylabel(metric)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+    axes[0, 0].set_title(title, fontsize=10)
+    fig.tight_layout()
+    atomic_write_bytes(path, lambda handle: fig.savefig(handle, format="png", dpi=120))
+    plt.close(fig)
