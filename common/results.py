@@ -5,6 +5,7 @@ The table CSV has one row per (scheme, metric) with the columns of :data:`TABLE_
 - ``paper_mean``, ``paper_std``: the paper's published numbers (empty where it gives none);
 - ``our_mean``, ``our_std``: what this code computed, over ``folds_run`` folds (std: sample std);
 - ``difference``: ``our_mean - paper_mean``;
+- ``n_tracks``: usable tracks of the dataset the run used (tells a full dataset from a subset);
 - ``status``: ``reproduced`` (this code trained and evaluated the scheme; it says nothing about
   whether the numbers agree), ``paper-only`` (the paper's number only: the scheme is not
   re-implemented here), or ``not run`` (trainable here but no fold has finished yet).
@@ -24,7 +25,7 @@ from common.cache import atomic_write_bytes, atomic_write_text
 from common.metrics import mean_std
 
 TABLE_COLUMNS = ["scheme", "metric", "paper_mean", "paper_std", "our_mean", "our_std", "folds_run",
-                 "difference", "status"]
+                 "difference", "status", "n_tracks"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class PaperResult:
 
 
 def build_table(scheme_names: list[str], metrics: list[str], reference: dict, fold_metrics: dict,
-                trainable: set[str]) -> pd.DataFrame:
+                trainable: set[str], n_tracks: int | None = None) -> pd.DataFrame:
     """Assemble the comparison table.
 
     Args:
@@ -45,6 +46,7 @@ def build_table(scheme_names: list[str], metrics: list[str], reference: dict, fo
         reference: ``{scheme: {metric: PaperResult}}`` -- the paper's numbers.
         fold_metrics: ``{scheme: [{metric: value}, ...]}`` -- one dict per finished fold.
         trainable: schemes this code implements.
+        n_tracks: usable tracks in the dataset this run used (a full-size dataset or a subset).
 
     Returns:
         DataFrame with :data:`TABLE_COLUMNS`.
@@ -66,8 +68,10 @@ def build_table(scheme_names: list[str], metrics: list[str], reference: dict, fo
             rows.append({"scheme": scheme, "metric": metric, "paper_mean": paper_mean, "paper_std": paper_std,
                          "our_mean": ours[0], "our_std": ours[1], "folds_run": len(values),
                          "difference": ours[0] - paper_mean if values and paper else math.nan,
-                         "status": status})
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+                         "status": status, "n_tracks": n_tracks if scheme in trainable else math.nan})
+    frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    frame["n_tracks"] = frame["n_tracks"].astype("Int64")
+    return frame
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> None:

@@ -361,10 +361,10 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
                 fold_rows.append({"scheme": scheme.name, "fold": split.fold, **record["metrics"],
                                   "seconds": record.get("seconds")})
             frame = build_table([s.name for s in spec.schemes], list(spec.metrics), spec.reference,
-                                fold_metrics, set(trainable))
+                                fold_metrics, set(trainable), len(index.tracks))
             write_csv(frame, out_dir / f"{spec.table_id}.csv")
         frame = build_table([s.name for s in spec.schemes], list(spec.metrics), spec.reference,
-                            fold_metrics, set(trainable))
+                            fold_metrics, set(trainable), len(index.tracks))
         write_csv(frame, out_dir / f"{spec.table_id}.csv")
         write_csv(pd.DataFrame(fold_rows), out_dir / f"{spec.table_id}_folds.csv")
         plot_table(frame, out_dir / f"{spec.table_id}.png", f"{spec.paper} {spec.title}: paper vs this run")
