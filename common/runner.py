@@ -35,7 +35,7 @@ import pandas as pd
 
 from common.cache import FeatureCache
 from common.datasets.base import DatasetIndex, Track
-from common.errors import AudioError, ConfigError
+from common.errors import AudioError, ConfigError, DatasetError
 from common.results import PaperResult, build_table, plot_table, write_csv, write_json
 from common.splits import Split, load_splits, save_splits
 
@@ -213,6 +213,9 @@ def prepare_features(spec: TableSpec, index: DatasetIndex, cache_dir: Path, prog
 
     Returns:
         ``(usable index, {track_id: prepared}, {track_id: reason} skipped, cache)``.
+
+    Raises:
+        DatasetError: no track at all is usable.
     """
     cache = FeatureCache(cache_dir, spec.extractor())
     report = cache.extract_all([t.path for t in index.tracks], desc=f"{spec.dataset.name} features",
@@ -228,6 +231,10 @@ def prepare_features(spec: TableSpec, index: DatasetIndex, cache_dir: Path, prog
         except AudioError as exc:
             skipped[track.track_id] = exc.reason
     usable = index.without(set(skipped), skipped) if skipped else index
+    if not usable.tracks:
+        reasons = sorted(set(skipped.values()))[:3]
+        raise DatasetError(f"{index.name} at {index.root}: none of the {len(index.tracks)} tracks is usable "
+                           f"(e.g. {'; '.join(reasons)})")
     for track_id, reason in sorted(skipped.items()):
         _log(f"  skipped {track_id}: {reason}")
     return usable, features, skipped, cache

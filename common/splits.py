@@ -63,7 +63,8 @@ def stratified_cross_validation(track_ids: list[str], labels: np.ndarray, *, n_f
         ``n_folds`` :class:`Split` objects.
 
     Raises:
-        DatasetError: a class has fewer than ``n_folds`` tracks (each test fold needs one).
+        DatasetError: a class has fewer than ``n_folds`` tracks (each test fold needs one), or
+            the validation split is too small to hold one track of every class.
     """
     labels = np.asarray(labels)
     counts = Counter(labels.tolist())
@@ -75,8 +76,11 @@ def stratified_cross_validation(track_ids: list[str], labels: np.ndarray, *, n_f
             f"too few tracks to stratify {n_folds}-fold cross-validation: "
             f"classes {names} have fewer than {need} tracks each")
     ids = np.asarray(track_ids)
-    kfold = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     n_validation = int(round(validation_fraction * len(ids)))
+    if 0 < n_validation < len(counts):
+        raise DatasetError(f"a validation split of {validation_fraction:.0%} holds {n_validation} of "
+                           f"{len(ids)} tracks, fewer than the {len(counts)} classes it must stratify")
+    kfold = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     splits = []
     for fold, (rest, test) in enumerate(kfold.split(ids, labels)):
         if n_validation > 0:

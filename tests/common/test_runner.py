@@ -1,0 +1,128 @@
+"""Runner protocol: resume after interruption, recorded skips, outputs. Uses a toy scheme (no training)."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from common.datasets import gtzan
+from common.features import LogMelConfig, LogMelExtractor, chunk_spectrogram
+from common.runner import DatasetSpec, FoldOutcome, Scheme, TableSpec, reference_table, run_table
+from common.splits import CrossValidation
+from tests.audio_fixtures import write_audio, write_corrupt
+
+FEATURES = LogMelConfig(sample_rate=8000, n_fft=256, hop_length=128, window="hann", n_mels=8)
+
+
+def tiny_gtzan(root, per_genre=4, seconds=0.5):
+    for g, genre in enumerate(gtzan.GENRES):
+        for i in range(per_genre):
+            write_audio(root / "genres" / genre / f"{genre}.{i:05d}.wav", seconds=seconds, sample_rate=8000,
+                        frequency=100.0 * (g + 1), seed=i)
+    return root
+
+
+class MajorityScheme:
+    """Predicts the most frequent training label; counts its calls; can fail on demand."""
+
+    def __init__(self, fail_on_fold=None):
+        self.calls = []
+        self.fail_on_fold = fail_on_fold
+
+    def __call__(self, context):
+        if context.split.fold == self.fail_on_fold:
+            raise KeyboardInterrupt
+        self.calls.append(context.split.fold)
+        train = context.labels(context.split.train)
+        test = context.labels(context.split.test)
+        guess = np.bincount(train).argmax()
+        assert all(context.features[i].shape[1:] == (8, 10) for i in context.split.test)
+        return FoldOutcome({"accuracy": 100.0 * float(np.mean(test == guess))}, {"guess": int(guess)})
+
+
+def toy_spec(scheme, n_folds=3):
+    return TableSpec(
+        paper="toy", table_id="table_toy", title="toy table",
+        dataset=DatasetSpec("gtzan", gtzan.index, "GTZAN_DIR", "data/gtzan"),
+        extractor=lambda: LogMelExtractor(FEATURES),
+        prepare=lambda spec, track: chunk_spectrogram(spec, 10, source=str(track.path)),
+        protocol=CrossValidation(n_folds=n_folds, validation_fraction=0.25, seed=0),
+        metrics=("accuracy",),
+        schemes=(Scheme("[ref]", None, "quoted"), Scheme("majority", scheme, "majority class")),
+        reference=reference_table({"[ref]": {"accuracy": (50.0, None)}, "majority": {"accuracy": (10.0, 1.0)}}))
+
+
+def test_outputs_and_resume_after_interruption(tmp_path):
+    data = tiny_gtzan(tmp_path / "data")
+    failing = MajorityScheme(fail_on_fold=1)
+    with pytest.raises(KeyboardInterrupt):
+        run_table(toy_spec(failing), data, results_dir=tmp_path / "results", work_dir=tmp_path / "work",
+                  progress=False)
+    manifest = json.loads((tmp_path / "results/toy/table_toy_manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and failing.calls == [0]
+
+    resumed = MajorityScheme()
+    frame = run_table(toy_spec(resumed), data, results_dir=tmp_path / "results", work_dir=tmp_path / "work",
+                      progress=False)
+    assert resumed.calls == [1, 2]  # fold 0 was finished before the interruption: not redone
+    again = MajorityScheme()
+    run_table(toy_spec(again), data, results_dir=tmp_path / "results", work_dir=tmp_path / "work", progress=False)
+    assert again.calls == []
+
+    out = tmp_path / "results" / "toy"
+    table = pd.read_csv(out / "table_toy.csv")
+    assert table["scheme"].tolist() == ["[ref]", "majority"]
+    ref, ours = table.iloc[0], table.iloc[1]
+    assert ref["status"] == "paper-only" and np.isnan(ref["our_mean"]) and ref["paper_mean"] == 50.0
+    assert ours["status"] == "reproduced" and ours["folds_run"] == 3 and ours["n_tracks"] == 40
+    folds = pd.read_csv(out / "table_toy_folds.csv")
+    assert ours["our_mean"] == pytest.approx(folds["accuracy"].mean(), abs=1e-3)
+    assert ours["difference"] == pytest.approx(ours["our_mean"] - 10.0, abs=1e-3)
+    assert (out / "table_toy.png").stat().st_size > 1000
+    manifest = json.loads((out / "table_toy_manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["dataset"]["n_tracks"] == 40
+    assert {"tensorflow", "numpy", "librosa"} <= set(manifest["versions"])
+    assert "cpu_count" in manifest["hardware"] and manifest["wall_seconds"] > 0
+    assert (out / "table_toy" / "splits.json").exists()
+
+
+def test_changed_settings_rerun_the_folds(tmp_path):
+    data = tiny_gtzan(tmp_path / "data")
+    run_table(toy_spec(MajorityScheme()), data, results_dir=tmp_path / "r", work_dir=tmp_path / "w",
+              folds=1, progress=False)
+    capped = MajorityScheme()
+    run_table(toy_spec(capped), data, results_dir=tmp_path / "r", work_dir=tmp_path / "w", folds=1, epochs=3,
+              progress=False)
+    assert capped.calls == [0]  # a different epoch cap is a different experiment
+
+
+def test_unusable_tracks_are_skipped_and_recorded(tmp_path):
+    data = tiny_gtzan(tmp_path / "data")
+    write_corrupt(data / "genres" / "rock" / "rock.00010.wav")
+    write_audio(data / "genres" / "pop" / "pop.00011.wav", seconds=0.1, sample_rate=8000)  # < one chunk
+    run_table(toy_spec(MajorityScheme()), data, results_dir=tmp_path / "r", work_dir=tmp_path / "w", folds=1,
+              progress=False)
+    manifest = json.loads((tmp_path / "r/toy/table_toy_manifest.json").read_text())
+    assert "too short for one chunk" in manifest["skipped_tracks"]["pop.00011"]
+    problems = manifest["dataset"]["problems"]
+    assert any(path.endswith("rock.00010.wav") and "cannot read" in why for path, why in problems.items())
+    assert manifest["dataset"]["n_tracks"] == 40
+
+
+def test_class_too_small_and_missing_dataset_give_clear_cli_errors(tmp_path, capsys, monkeypatch):
+    from common import cli
+
+    data = tiny_gtzan(tmp_path / "data", per_genre=3, seconds=2.0)
+    for path in (data / "genres" / "jazz").iterdir():
+        if not path.name.endswith("00000.wav"):
+            path.unlink()
+    code = cli.main(["run", "mcclstm.table3_gtzan", "--data-dir", str(data), "--results-dir",
+                     str(tmp_path / "r"), "--work-dir", str(tmp_path / "w"), "--no-progress", "--folds", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "too few tracks" in err and "'jazz': 1" in err
+    code = cli.main(["run", "mcclstm.table3_gtzan", "--data-dir", str(tmp_path / "absent")])
+    err = capsys.readouterr().err
+    assert code == 2 and "GTZAN not found" in err and "GTZAN_DIR" in err
+    assert "Traceback" not in err
