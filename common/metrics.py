@@ -28,7 +28,7 @@ def track_probabilities(chunk_probabilities: np.ndarray, chunk_track: np.ndarray
     """Track-level class probabilities: the mean of each track's own chunk probabilities.
 
     This is how chunk classifiers (MCCLSTM R0, R2, R3, CNNs-3) predict a whole track; the paper
-    does not say, and averaging the softmax outputs is the usual choice (Pons et al. 2016).
+    does not say; averaging the softmax outputs is a common choice.
 
     Args:
         chunk_probabilities: float ``(n_chunks, n_classes)``.
