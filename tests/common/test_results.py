@@ -1,0 +1,30 @@
+import math
+
+import pandas as pd
+
+from common.results import PaperResult, build_table, plot_table
+
+
+def test_statuses_and_differences(tmp_path):
+    reference = {"[x]": {"accuracy": PaperResult(70.0)}, "A": {"accuracy": PaperResult(80.0, 2.0)},
+                 "B": {"accuracy": PaperResult(60.0, 1.0)}}
+    frame = build_table(["[x]", "A", "B"], ["accuracy"], reference, {"A": [{"accuracy": 78.0}, {"accuracy": 82.0}]},
+                        trainable={"A", "B"}, n_tracks=100)
+    rows = frame.set_index("scheme")
+    assert rows.loc["[x]", "status"] == "paper-only" and math.isnan(rows.loc["[x]", "our_mean"])
+    assert rows.loc["A", "status"] == "reproduced" and rows.loc["A", "our_mean"] == 80.0
+    assert rows.loc["A", "difference"] == 0.0 and rows.loc["A", "folds_run"] == 2
+    assert rows.loc["B", "status"] == "not run" and rows.loc["B", "folds_run"] == 0
+    plot_table(frame, tmp_path / "t.png", "test")
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_all_results_skips_absent_datasets(tmp_path, capsys, monkeypatch):
+    from common import cli
+
+    for variable in ("GTZAN_DIR", "BALLROOM_DIR", "SOUNDTRACKS_DIR", "MTAT_DIR", "FMA_DIR", "ISMIR2004_DIR"):
+        monkeypatch.setenv(variable, str(tmp_path / "absent" / variable))
+    assert cli.main(["all-results", "--results-dir", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "skipped mcclstm.table3_gtzan" in out and "GTZAN_DIR" in out
+    assert not (tmp_path / "r").exists()
