@@ -374,7 +374,8 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
                             fold_metrics, set(trainable), len(index.tracks))
         write_csv(frame, out_dir / f"{spec.table_id}.csv")
         write_csv(pd.DataFrame(fold_rows), out_dir / f"{spec.table_id}_folds.csv")
-        plot_table(frame, out_dir / f"{spec.table_id}.png", f"{spec.paper} {spec.title}: paper vs this run")
+        plot_table(frame, out_dir / f"{spec.table_id}.png",
+                   f"{spec.paper} {spec.title}: paper vs this run ({len(index.tracks)} tracks, {n_run} folds)")
         manifest["status"] = "complete"
     except BaseException as exc:
         manifest["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
