@@ -121,8 +121,8 @@ def index(root: str | Path) -> DatasetIndex:
     Returns:
         :class:`DatasetIndex` with ``classes = CLASSES``, one :class:`Track` per readable ``.wav``
         in a style folder (``track_id`` the file stem, ``label`` the class of its folder),
-        ``expected_counts = EXPECTED_COUNTS``, unusable files in ``problems`` and stray files in
-        ``unexpected``.
+        ``expected_counts = EXPECTED_COUNTS``, unusable files in ``problems``, stray files in
+        ``unexpected``, and ``notes`` with the usable clips per style folder and the folder mapping.
 
     Raises:
         DatasetError: the folder is missing or mis-laid, a class has none of its style folders,
@@ -174,8 +174,10 @@ def index(root: str | Path) -> DatasetIndex:
     if not tracks:
         raise DatasetError(f"Ballroom at {data_dir}: no readable excerpt found.\nExpected layout:\n{LAYOUT}")
     tracks.sort(key=lambda t: t.track_id)
+    folder_counts = {style: sum(1 for t in tracks if t.path.parent.name == style) for style in FOLDER_CLASSES}
     return DatasetIndex(name=NAME, root=data_dir, classes=CLASSES, tracks=tracks, problems=problems,
-                        unexpected=unexpected, expected_counts=dict(EXPECTED_COUNTS))
+                        unexpected=unexpected, expected_counts=dict(EXPECTED_COUNTS),
+                        notes={"folder_counts": folder_counts, "folder_classes": dict(FOLDER_CLASSES)})
 
 
 def download(destination: str | Path) -> Path:

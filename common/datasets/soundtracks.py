@@ -301,7 +301,8 @@ def index(root: str | Path) -> DatasetIndex:
         set_counts[set_name] = {"found": found, "published": SETS[set_name], "rating_file": str(rating_file),
                                 "audio_folder": str(audio_dir)}
     if not tracks:
-        raise DatasetError(f"Soundtracks at {root}: no excerpt with both audio and ratings.\nExpected layout:\n{LAYOUT}")
+        raise DatasetError(f"Soundtracks at {root}: no excerpt with both audio and ratings.\n"
+                           f"Expected layout:\n{LAYOUT}")
     notes = {"label_rule": LABEL_RULE, "tied_excerpts": ties, "sets": set_counts}
     return DatasetIndex(name=NAME, root=root, classes=CLASSES, tracks=sorted(tracks, key=lambda t: t.track_id),
                         problems=problems, unexpected=unexpected, expected_counts=dict(EXPECTED_COUNTS), notes=notes)

@@ -30,9 +30,11 @@ def test_index_maps_folders_to_classes_and_ids_to_stems(tmp_path):
     by_id = {t.track_id: t for t in idx.tracks}
     assert by_id["Albums-Gen_Rumba-Misc-00"].label == "rumba"
     assert by_id["Albums-Gen_Waltz-02"].label == "slow waltz"
-    assert by_id["Albums-Gen_VienneseWaltz-00"].path == data.resolve() / "VienneseWaltz" / "Albums-Gen_VienneseWaltz-00.wav"
+    viennese = "Albums-Gen_VienneseWaltz-00"
+    assert by_id[viennese].path == data.resolve() / "VienneseWaltz" / f"{viennese}.wav"
     assert [t.track_id for t in idx.tracks] == sorted(by_id)
     assert idx.problems == {} and idx.unexpected == []
+    assert idx.notes["folder_counts"]["Rumba-International"] == 2 and idx.notes["folder_counts"]["Waltz"] == 3
     # BallroomData itself is accepted too, with the same result
     same = ballroom.index(data)
     assert [t.track_id for t in same.tracks] == [t.track_id for t in idx.tracks]
@@ -123,3 +125,38 @@ def test_no_readable_clip_is_an_error(tmp_path):
         write_corrupt(tmp_path / "BallroomData" / style / "x.wav")
     with pytest.raises(DatasetError, match="no readable excerpt"):
         ballroom.index(tmp_path)
+
+
+def test_download_checks_the_archive_hash_and_unpacks_it(tmp_path, monkeypatch):
+    import tarfile
+
+    import pooch
+
+    from common.cli import main
+
+    source = write_ballroom(tmp_path / "src", 1)
+    archive = tmp_path / "data1.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(source, arcname="BallroomData")
+    calls = []
+
+    def fake_retrieve(url, known_hash, **kwargs):
+        calls.append((url, known_hash))
+        return str(archive)
+
+    monkeypatch.setattr(pooch, "retrieve", fake_retrieve)
+    assert main(["download", "ballroom", "--dest", str(tmp_path / "dest")]) == 0
+    assert calls == [(ballroom.ARCHIVE_URL, f"md5:{ballroom.ARCHIVE_MD5}")]
+    assert len(ballroom.index(tmp_path / "dest").tracks) == 10
+
+
+def test_failed_download_says_what_to_do(tmp_path, monkeypatch):
+    import pooch
+
+    def unreachable(url, known_hash, **kwargs):
+        raise ConnectionError("host unreachable")
+
+    monkeypatch.setattr(pooch, "retrieve", unreachable)
+    with pytest.raises(DatasetError, match="download failed.*host unreachable") as err:
+        ballroom.download(tmp_path)
+    assert ballroom.ARCHIVE_MD5 in str(err.value) and "BALLROOM_DIR" in str(err.value)
