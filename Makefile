@@ -68,3 +68,15 @@ table3-gtzan: setup
 
 table3-gtzan-paper-init: setup
 	$(RUN) mcclstm.table3_gtzan_paper_init --data-dir $(GTZAN_DIR) $(RUN_OPTS)
+
+# --- MCCLSTM Tables 4-5: Ballroom and Soundtracks ----------------------------------------------
+.PHONY: table4-ballroom table5-soundtracks download-ballroom
+
+table4-ballroom: setup
+	$(RUN) mcclstm.table4_ballroom --data-dir $(BALLROOM_DIR) $(RUN_OPTS)
+
+table5-soundtracks: setup
+	$(RUN) mcclstm.table5_soundtracks --data-dir $(SOUNDTRACKS_DIR) $(RUN_OPTS)
+
+download-ballroom: setup
+	$(PY) -m common.cli download ballroom --dest $(BALLROOM_DIR)

@@ -6,7 +6,7 @@ Usage (the Makefile wraps these)::
     python -m common.cli run mcclstm.table3_gtzan --data-dir DIR [--folds N] [--epochs N]
                              [--schemes R0,R4] [--results-dir results] [--work-dir work]
     python -m common.cli all-results [--folds N] [--epochs N]
-    python -m common.cli download gtzan --dest data/gtzan
+    python -m common.cli download gtzan --dest data/gtzan     (also: ballroom)
 
 Tables are found in ``papers/<paper>/tables.py`` (its ``TABLES`` dict of factories). Dataset
 folders for ``all-results`` come from the environment variables named by each table (e.g.
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     every = sub.add_parser("all-results", help="run every table whose dataset is present")
     run_options(every)
     download = sub.add_parser("download", help="download a dataset (where its licence allows)")
-    download.add_argument("dataset", choices=["gtzan"])
+    download.add_argument("dataset", choices=["gtzan", "ballroom"])
     download.add_argument("--dest", required=True)
     args = parser.parse_args(argv)
 
@@ -117,9 +117,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"tables that failed: {', '.join(failed)}", file=sys.stderr)
                 return 1
         elif args.command == "download":
-            from common.datasets import gtzan
-
-            print(f"GTZAN is in {gtzan.download(args.dest)}")
+            loader = importlib.import_module(f"common.datasets.{args.dataset}")
+            print(f"{loader.NAME} is in {loader.download(args.dest)}")
     except ReproError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
