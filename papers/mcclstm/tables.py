@@ -1,7 +1,7 @@
 """MCCLSTM tables: dataset, protocol, schemes and the paper's reference numbers.
 
-Table 3 (GTZAN) is built here; Tables 4 (Ballroom) and 5 (Soundtracks) use the same schemes and
-protocol on other datasets (see :func:`make_table`).
+Tables 3 (GTZAN), 4 (Ballroom) and 5 (Soundtracks) share the schemes, features and protocol
+(:func:`make_table`) and differ in dataset and reference numbers.
 
 The reference numbers below are the paper's (Chen & Wang 2017, Tables 3-5), accuracy in percent,
 mean and std over 10 folds. They appear in outputs only in the ``paper_*`` columns.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, replace
 from functools import partial
 
-from common.datasets import gtzan
+from common.datasets import ballroom, gtzan, soundtracks
 from common.features import LogMelExtractor, chunk_spectrogram
 from common.runner import DatasetSpec, Scheme, TableSpec, reference_table
 from common.splits import CrossValidation
@@ -92,13 +92,8 @@ def table3_gtzan_paper_init() -> TableSpec:
                    title="Table 3: GTZAN genre accuracy (%), paper's N(0,1) initialisation")
 
 
-#: Tables selectable from the command line: ``mcclstm.<name>``.
-TABLES = {"table3_gtzan": table3_gtzan, "table3_gtzan_paper_init": table3_gtzan_paper_init}
-
-
 # --- Tables 4 (Ballroom) and 5 (Soundtracks) ---------------------------------------------------
 # Same schemes, features and protocol as Table 3 (Sec. 3: every table uses 10-fold CV, 80/10/10 %).
-from common.datasets import ballroom, soundtracks  # noqa: E402 - kept with the tables that use them
 
 #: Paper Table 4 (Ballroom). [14] Lykartsis & Lerch 2015 is quoted by the paper, not re-implemented.
 TABLE4_REFERENCE = reference_table({
@@ -150,4 +145,6 @@ def table5_soundtracks(model_config: cfg.MCCLSTMConfig = cfg.MCCLSTMConfig()) ->
                       TABLE5_REFERENCE, ("[18]",), "Chen & Wang, ISMIR 2017, Sec. 3.1-3.2, Table 5", model_config)
 
 
-TABLES.update({"table4_ballroom": table4_ballroom, "table5_soundtracks": table5_soundtracks})
+#: Tables selectable from the command line: ``mcclstm.<name>``.
+TABLES = {"table3_gtzan": table3_gtzan, "table3_gtzan_paper_init": table3_gtzan_paper_init,
+          "table4_ballroom": table4_ballroom, "table5_soundtracks": table5_soundtracks}
