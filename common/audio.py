@@ -73,3 +73,24 @@ def audio_duration(path: str | os.PathLike) -> float:
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioError(path, f"cannot read audio header ({exc})") from None
     return float(info.frames) / float(info.samplerate)
+
+
+def header_problem(path: str | os.PathLike) -> str | None:
+    """Why an audio file cannot be used, judged from its size and header alone, or None if it looks fine.
+
+    Cheap (no decoding): used by dataset loaders while indexing. Decoding errors past the header
+    are caught later by :func:`load_audio`.
+
+    Returns:
+        ``"file is empty (0 bytes)"``, ``"cannot read audio header (...)"``,
+        ``"audio stream holds no samples"``, or None.
+    """
+    if os.path.getsize(path) == 0:
+        return "file is empty (0 bytes)"
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        return f"cannot read audio header ({exc})"
+    if info.frames == 0:
+        return "audio stream holds no samples"
+    return None

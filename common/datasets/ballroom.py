@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import soundfile as sf
 
+from common.audio import header_problem
 from common.datasets.base import DatasetIndex, Track, require_folder
 from common.errors import DatasetError
 
@@ -155,16 +155,9 @@ def index(root: str | Path) -> DatasetIndex:
             if path.stem in seen:
                 problems[str(path)] = f"same file name as {seen[path.stem]} (track ids must be unique)"
                 continue
-            if path.stat().st_size == 0:
-                problems[str(path)] = "file is empty (0 bytes)"
-                continue
-            try:
-                info = sf.info(str(path))
-            except (sf.LibsndfileError, RuntimeError) as exc:
-                problems[str(path)] = f"cannot read audio header ({exc})"
-                continue
-            if info.frames == 0:
-                problems[str(path)] = "audio stream holds no samples"
+            problem = header_problem(path)
+            if problem:
+                problems[str(path)] = problem
                 continue
             seen[path.stem] = path
             tracks.append(Track(track_id=path.stem, path=path, label=FOLDER_CLASSES[style]))

@@ -18,8 +18,8 @@ import re
 import tarfile
 from pathlib import Path
 
-import soundfile as sf
 
+from common.audio import header_problem
 from common.datasets.base import DatasetIndex, Track, require_folder
 from common.errors import DatasetError
 
@@ -104,16 +104,9 @@ def index(root: str | Path) -> DatasetIndex:
             if not path.is_file() or match is None or match["genre"] != genre:
                 unexpected.append(str(path))
                 continue
-            if path.stat().st_size == 0:
-                problems[str(path)] = "file is empty (0 bytes)"
-                continue
-            try:
-                info = sf.info(str(path))
-            except (sf.LibsndfileError, RuntimeError) as exc:
-                problems[str(path)] = f"cannot read audio header ({exc})"
-                continue
-            if info.frames == 0:
-                problems[str(path)] = "audio stream holds no samples"
+            problem = header_problem(path)
+            if problem:
+                problems[str(path)] = problem
                 continue
             tracks.append(Track(track_id=f"{genre}.{match['number']}", path=path, label=genre))
     if not tracks:

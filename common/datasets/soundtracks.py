@@ -49,15 +49,14 @@ were not verified here, so the data must be fetched by hand (see ``LAYOUT``).
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 
 from common.audio import AUDIO_EXTENSIONS
+from common.audio import header_problem
 from common.datasets.base import DatasetIndex, Track, require_folder
 from common.errors import DatasetError
 
@@ -292,7 +291,7 @@ def index(root: str | Path) -> DatasetIndex:
             if number not in ratings.index:
                 problems[str(path)] = f"no rating row for excerpt {number:03d} in {rating_file}: no label"
                 continue
-            reason = _unreadable(path)
+            reason = header_problem(path)
             if reason:
                 problems[str(path)] = reason
                 continue
@@ -306,16 +305,3 @@ def index(root: str | Path) -> DatasetIndex:
     notes = {"label_rule": LABEL_RULE, "tied_excerpts": ties, "sets": set_counts}
     return DatasetIndex(name=NAME, root=root, classes=CLASSES, tracks=sorted(tracks, key=lambda t: t.track_id),
                         problems=problems, unexpected=unexpected, expected_counts=dict(EXPECTED_COUNTS), notes=notes)
-
-
-def _unreadable(path: Path) -> str | None:
-    """Why an audio file cannot be used (empty, unreadable header, no samples), or None."""
-    if os.path.getsize(path) == 0:
-        return "file is empty (0 bytes)"
-    try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        return f"cannot read audio header ({exc})"
-    if info.frames == 0:
-        return "audio stream holds no samples"
-    return None

@@ -1,6 +1,5 @@
 import math
 
-import pandas as pd
 
 from common.results import PaperResult, build_table, plot_table
 

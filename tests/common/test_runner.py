@@ -1,7 +1,6 @@
 """Runner protocol: resume after interruption, recorded skips, outputs. Uses a toy scheme (no training)."""
 
 import json
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -64,7 +63,7 @@ def test_outputs_and_resume_after_interruption(tmp_path):
     assert manifest["status"] == "interrupted" and failing.calls == [0]
 
     resumed = MajorityScheme()
-    frame = run_table(toy_spec(resumed), data, results_dir=tmp_path / "results", work_dir=tmp_path / "work",
+    run_table(toy_spec(resumed), data, results_dir=tmp_path / "results", work_dir=tmp_path / "work",
                       progress=False)
     assert resumed.calls == [1, 2]  # fold 0 was finished before the interruption: not redone
     again = MajorityScheme()
