@@ -45,6 +45,9 @@ class DatasetIndex:
             lists them.
         unexpected: files under ``root`` that do not belong to the layout (reported, ignored).
         expected_counts: the full dataset's per-class counts as published, for comparison.
+        notes: JSON-serialisable facts the loader wants in the run manifest (e.g. the tag
+            vocabulary, clips removed by a dataset rule, per-subset counts); copied by
+            :meth:`without`.
     """
 
     name: str
@@ -54,6 +57,7 @@ class DatasetIndex:
     problems: dict[str, str] = field(default_factory=dict)
     unexpected: list[str] = field(default_factory=list)
     expected_counts: dict[str, int] = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)
 
     def label_indices(self) -> np.ndarray:
         """Class index of every track, int64 array ``(n_tracks,)``.
@@ -95,7 +99,7 @@ class DatasetIndex:
             if track.track_id in track_ids:
                 problems[str(track.path)] = reasons.get(track.track_id, "excluded")
         return DatasetIndex(self.name, self.root, self.classes, kept, problems, list(self.unexpected),
-                            dict(self.expected_counts))
+                            dict(self.expected_counts), dict(self.notes))
 
     def summary(self) -> dict:
         """JSON-serialisable summary for the run manifest."""
@@ -108,6 +112,7 @@ class DatasetIndex:
                                                  for k, (a, b) in self.count_differences().items()},
             "problems": dict(self.problems),
             "unexpected_files": list(self.unexpected),
+            "notes": dict(self.notes),
         }
 
 
