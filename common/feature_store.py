@@ -141,7 +141,8 @@ class ClipFeatureStore:
                 array = np.asarray(get(clip_id))
                 if array.shape != shape:
                     raise ValueError(f"clip {clip_id}: features of shape {array.shape}, expected {shape}")
-                converted = array.astype(dtype)
+                with np.errstate(over="ignore"):
+                    converted = array.astype(dtype)
                 if not np.all(np.isfinite(converted)):
                     raise ValueError(f"clip {clip_id}: non-finite features after conversion to {dtype}")
                 out[row] = converted
