@@ -63,9 +63,9 @@ def training_throughput(model_name: str, batch_size: int = 32, n_steps: int = 20
                       jit_compile=training.keras_jit_compile())
         data = tf.data.Dataset.from_tensors((x, y)).repeat().prefetch(2)
         if warmup_steps > 0:
-            model.fit(data, steps_per_epoch=warmup_steps, epochs=1, verbose=0)
+            model.fit(data, steps_per_epoch=warmup_steps, epochs=1, verbose=0, shuffle=False)
         start = time.perf_counter()
-        model.fit(data, steps_per_epoch=n_steps, epochs=1, verbose=0)
+        model.fit(data, steps_per_epoch=n_steps, epochs=1, verbose=0, shuffle=False)
         seconds = time.perf_counter() - start
     return n_steps * batch_size / seconds
 
