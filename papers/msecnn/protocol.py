@@ -70,6 +70,8 @@ def run_model_fold(model_name: str, model_config: FCNConfig, training: TrainingC
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(context.seed)
+    # "roc_auc_keras" is a training log only (Keras' 200-threshold approximation, counting tags
+    # without positives); the table's metrics are computed with scikit-learn below.
     strategy = distribution_strategy()
     with precision_policy(training) as policy, strategy.scope():
         model = build_model(model_name, n_tags, model_config)
@@ -78,7 +80,7 @@ def run_model_fold(model_name: str, model_config: FCNConfig, training: TrainingC
         val_ds = (clip_dataset(stores["validation"].features, targets["validation"], training.batch_size,
                                shuffle=False) if "validation" in stores else None)
         result = train(model, train_ds, val_ds, training, loss="binary_crossentropy",
-                       metrics=[keras.metrics.AUC(multi_label=True, num_labels=n_tags, name="roc_auc")],
+                       metrics=[keras.metrics.AUC(multi_label=True, num_labels=n_tags, name="roc_auc_keras")],
                        n_train_examples=len(split.train), checkpoint_path=context.work_dir / "best.weights.h5",
                        log_dir=context.work_dir / "tensorboard", epochs=context.epochs, verbose=context.verbose)
         test_scores = tag_scores(model, stores["test"].features, training.batch_size)
