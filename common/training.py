@@ -89,8 +89,17 @@ class TrainingConfig:
         raise ValueError(f"unknown optimizer {self.optimizer!r} (use 'sgd' or 'adam')")
 
     def describe(self) -> dict:
-        """JSON description for manifests."""
-        return asdict(self)
+        """JSON description for manifests (and scheme fingerprints).
+
+        ``mixed_precision`` / ``jit_compile`` are listed only when not ``"auto"``, so that
+        descriptions (and the fold fingerprints of runs) made before these fields existed stay
+        valid; the effective precision policy of a run is recorded by the protocols that use it.
+        """
+        out = asdict(self)
+        for name in ("mixed_precision", "jit_compile"):
+            if out[name] == "auto":
+                del out[name]
+        return out
 
 
 @dataclass

@@ -96,7 +96,7 @@ def run_model_fold(model_name: str, model_config: FCNConfig, training: TrainingC
         "n_clips": {part: len(ids) for part, ids in parts.items()},
         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "train_seconds": result.seconds,
         "train_clips_per_second": result.examples_per_second,
-        "precision_policy": policy, "jit_compile": training.jit_compile,
+        "precision_policy": policy, "jit_compile": training.jit_compile, "xla": bool(model.jit_compile),
         "replicas": int(strategy.num_replicas_in_sync),
         "tags": list(classes), "test_tags_evaluated": int(evaluable.sum()),
         "test_tags_left_out": [t for t, ok in zip(classes, evaluable) if not ok],

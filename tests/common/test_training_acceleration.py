@@ -59,3 +59,8 @@ def test_precision_policy_sets_and_restores_the_global_policy():
 def test_single_device_uses_the_default_strategy():
     strategy = distribution_strategy()
     assert strategy.num_replicas_in_sync == max(1, gpu_count())
+
+
+def test_describe_lists_acceleration_only_when_set():
+    assert "mixed_precision" not in TrainingConfig().describe()
+    assert TrainingConfig(mixed_precision="off", jit_compile="on").describe()["jit_compile"] == "on"

@@ -18,6 +18,7 @@ import pytest
 
 from common.fcn import FCNConfig
 from common.runner import run_table
+from common.training import gpu_count
 from papers.msecnn import tables
 from tests.mtat_fixtures import Clip, write_mtat_tree
 
@@ -63,6 +64,9 @@ def test_table1_end_to_end(tmp_path):
     record = json.loads((tmp_path / "results" / "msecnn" / "table1_mtat" / "folds" / "MsE-CNN" /
                          "fold_00.json").read_text())
     assert record["details"]["n_clips"] == {"train": 6, "validation": 2, "test": 4}
+    # "auto" acceleration: mixed precision with a GPU, XLA with exactly one (Keras: not under tf.distribute)
+    assert record["details"]["precision_policy"] == ("mixed_float16" if gpu_count() > 0 else "float32")
+    assert record["details"]["xla"] is (gpu_count() == 1)
     # guitar, slow, classical, techno and strings have positive and negative test clips; the
     # other 45 of the top 50 have no positive and are left out of the averages
     assert record["details"]["test_tags_evaluated"] == 5
