@@ -80,3 +80,14 @@ table5-soundtracks: setup
 
 download-ballroom: setup
 	$(PY) -m common.cli download ballroom --dest $(BALLROOM_DIR)
+
+# --- MsE-CNN (multi-scale embedded CNN, MagnaTagATune) ------------------------------------------
+# MSECNN_OPTS passes extra CLI options, e.g. MSECNN_OPTS="--mixed-precision off --xla off".
+.PHONY: msecnn-table1-mtat download-mtat
+MSECNN_OPTS ?=
+
+msecnn-table1-mtat: setup
+	$(RUN) msecnn.table1_mtat --data-dir $(MTAT_DIR) $(RUN_OPTS) $(MSECNN_OPTS)
+
+download-mtat: setup
+	$(PY) -m common.cli download magnatagatune --dest $(MTAT_DIR)

@@ -6,7 +6,11 @@ Usage (the Makefile wraps these)::
     python -m common.cli run mcclstm.table3_gtzan --data-dir DIR [--folds N] [--epochs N]
                              [--schemes R0,R4] [--results-dir results] [--work-dir work]
     python -m common.cli all-results [--folds N] [--epochs N]
-    python -m common.cli download gtzan --dest data/gtzan     (also: ballroom)
+    python -m common.cli download gtzan --dest data/gtzan     (also: ballroom, magnatagatune)
+
+``--mixed-precision`` and ``--xla`` (``auto``/``on``/``off``) override the acceleration settings
+of the tables' training configurations (see :mod:`common.training`); ``auto`` turns both on
+when a GPU is present.
 
 Tables are found in ``papers/<paper>/tables.py`` (its ``TABLES`` dict of factories). Dataset
 folders for ``all-results`` come from the environment variables named by each table (e.g.
@@ -63,6 +67,16 @@ def _run(spec, data_dir, args) -> None:
         print(frame.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
 
 
+def _set_acceleration_environment(args) -> None:
+    """Export --mixed-precision / --xla for :func:`common.training.acceleration_from_environment`."""
+    for option, name in (("mixed_precision", "mixed_precision"), ("xla", "jit_compile")):
+        value = getattr(args, option, None)
+        if value is not None:
+            from common.training import ACCELERATION_ENVIRONMENT
+
+            os.environ[ACCELERATION_ENVIRONMENT[name]] = value
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
     parser = argparse.ArgumentParser(prog="python -m common.cli", description=__doc__.split("\n")[0])
@@ -78,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--keras-verbose", default=2, type=int, help="Keras fit verbosity (0, 1, 2)")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        p.add_argument("--mixed-precision", choices=("auto", "on", "off"), default=None,
+                       help="mixed float16 training (default: the table's setting, auto = on with a GPU)")
+        p.add_argument("--xla", choices=("auto", "on", "off"), default=None,
+                       help="XLA-compile the train step (default: the table's setting, auto = on with one GPU)")
 
     run = sub.add_parser("run", help="run one table")
     run.add_argument("table", help="<paper>.<table>, see `list`")
@@ -86,9 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     every = sub.add_parser("all-results", help="run every table whose dataset is present")
     run_options(every)
     download = sub.add_parser("download", help="download a dataset (where its licence allows)")
-    download.add_argument("dataset", choices=["gtzan", "ballroom"])
+    download.add_argument("dataset", choices=["gtzan", "ballroom", "magnatagatune"])
     download.add_argument("--dest", required=True)
     args = parser.parse_args(argv)
+    _set_acceleration_environment(args)
 
     try:
         if args.command == "list":

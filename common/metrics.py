@@ -1,4 +1,4 @@
-"""Evaluation metrics and fold aggregation.
+"""Evaluation metrics (accuracy; macro ROC-AUC and PR-AUC over tags) and fold aggregation.
 
 Accuracy is reported in percent, like the MCCLSTM tables; the standard deviation over folds is
 the sample standard deviation (``ddof=1``; the papers do not say which they use).
@@ -56,3 +56,78 @@ def mean_std(values) -> tuple[float, float]:
         raise ValueError("no values")
     std = float(values.std(ddof=1)) if values.size > 1 else 0.0
     return float(values.mean()), std
+
+
+def evaluable_tags(y_true: np.ndarray) -> np.ndarray:
+    """Which tags have both positive and negative examples (so that their AUCs are defined).
+
+    Args:
+        y_true: binary targets ``(n_clips, n_tags)``.
+
+    Returns:
+        bool ``(n_tags,)``.
+    """
+    y_true = np.asarray(y_true)
+    positives = (y_true > 0.5).sum(axis=0)
+    return (positives > 0) & (positives < y_true.shape[0])
+
+
+def _macro_tag_auc(y_true, y_score, score_fn, name: str) -> float:
+    y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=np.float64)
+    if y_true.ndim != 2 or y_true.shape != y_score.shape or y_true.shape[0] == 0:
+        raise ValueError(f"{name}: need equal non-empty (n_clips, n_tags) arrays, got {y_true.shape} "
+                         f"and {y_score.shape}")
+    if not np.all(np.isfinite(y_score)):
+        raise ValueError(f"{name}: scores hold NaN or infinite values")
+    keep = evaluable_tags(y_true)
+    if not keep.any():
+        raise ValueError(f"{name}: no tag has both positive and negative examples; the AUC is undefined")
+    labels = (y_true[:, keep] > 0.5).astype(np.int64)
+    return float(score_fn(labels, y_score[:, keep], average="macro"))
+
+
+def macro_roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """Macro-averaged area under the ROC curve over tags (``sklearn.metrics.roc_auc_score``).
+
+    The tagging metric of Choi et al. 2016 and MsE-CNN Table 1 (ROC-AUC): one AUC per tag, then
+    their unweighted mean.
+
+    A tag whose targets are all negative (or all positive) on the evaluated clips has no ROC
+    curve; such tags are left out of the average (:func:`evaluable_tags` says which). On the full
+    MagnaTagATune test split every top-50 tag has positives, so this only matters for subsets.
+
+    Args:
+        y_true: binary targets ``(n_clips, n_tags)`` (0/1, any numeric dtype).
+        y_score: scores or probabilities, float ``(n_clips, n_tags)``.
+
+    Returns:
+        ROC-AUC in [0, 1].
+
+    Raises:
+        ValueError: shapes differ or are empty, scores are not finite, or no tag is evaluable.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    return _macro_tag_auc(y_true, y_score, roc_auc_score, "macro_roc_auc")
+
+
+def macro_pr_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """Macro-averaged area under the precision-recall curve over tags (PR-AUC).
+
+    Computed as average precision per tag (``sklearn.metrics.average_precision_score``, the
+    step-wise area that does not interpolate between operating points), then the unweighted mean.
+    Tags without positives (or without negatives) are left out, as in :func:`macro_roc_auc`.
+
+    Args:
+        y_true: binary targets ``(n_clips, n_tags)``.
+        y_score: scores, float ``(n_clips, n_tags)``.
+
+    Returns:
+        PR-AUC in [0, 1].
+
+    Raises:
+        ValueError: as :func:`macro_roc_auc`.
+    """
+    from sklearn.metrics import average_precision_score
+
+    return _macro_tag_auc(y_true, y_score, average_precision_score, "macro_pr_auc")

@@ -135,3 +135,68 @@ def sequence_dataset(data: TrackChunks, batch_size: int, *, shuffle: bool, seed:
     if shuffle:
         ds = ds.shuffle(len(data.n_chunks), seed=seed, reshuffle_each_iteration=True)
     return ds.padded_batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def clip_dataset(features, targets: np.ndarray | None, batch_size: int, *, shuffle: bool, seed: int = 0,
+                 dtype: str = "float32"):
+    """Clip-level ``tf.data.Dataset``: whole fixed-shape spectrograms with multi-label targets.
+
+    For models that tag a whole clip at once (FCN-5, MsE-CNN: one 96 x 1366 log-mel spectrogram
+    per MagnaTagATune clip). ``features`` may be an in-memory array or a read-only memory map
+    (:class:`common.feature_store.ClipFeatureStore`): the dataset shuffles clip *indices*, batches
+    them, and gathers each batch from ``features`` in a ``tf.numpy_function`` running in parallel
+    with training (``num_parallel_calls=AUTOTUNE``, prefetched), so nothing is copied into a
+    TensorFlow constant and a store larger than memory streams from the page cache. Indices are
+    sorted within a batch (memory locality); a batch's targets are gathered with the same indices.
+
+    Args:
+        features: array-like ``(n_clips, *shape)`` (float16 or float32) supporting
+            ``features[int_array]``.
+        targets: float32 ``(n_clips, n_tags)``, or None for an inputs-only dataset (prediction).
+        batch_size: clips per batch (the last batch may be smaller).
+        shuffle: reshuffle the clip order every epoch (training).
+        seed: shuffle seed.
+        dtype: dtype of the yielded spectrograms.
+
+    Returns:
+        dataset of ``(float (B, *shape), float32 (B, n_tags))`` batches, or of ``float (B, *shape)``
+        when ``targets`` is None; unshuffled datasets keep the clip order.
+
+    Raises:
+        ValueError: ``features`` and ``targets`` differ in length, or ``features`` is empty.
+    """
+    import tensorflow as tf
+
+    n_clips = len(features)
+    if n_clips == 0:
+        raise ValueError("clip_dataset: no clips")
+    if targets is not None and len(targets) != n_clips:
+        raise ValueError(f"clip_dataset: {n_clips} clips but {len(targets)} targets")
+    shape = tuple(features.shape[1:])
+    out_dtype = tf.as_dtype(dtype)
+    targets = None if targets is None else np.asarray(targets, dtype=np.float32)
+
+    def gather(indices):
+        order = np.sort(indices)
+        x = np.asarray(features[order], dtype=dtype)
+        if targets is None:
+            return x
+        return x, targets[order]
+
+    def load(indices):
+        if targets is None:
+            x = tf.numpy_function(gather, [indices], out_dtype, stateful=False)
+            x.set_shape((None, *shape))
+            return x
+        x, y = tf.numpy_function(gather, [indices], (out_dtype, tf.float32), stateful=False)
+        x.set_shape((None, *shape))
+        y.set_shape((None, targets.shape[1]))
+        return x, y
+
+    ds = tf.data.Dataset.range(n_clips)
+    if shuffle:
+        ds = ds.shuffle(n_clips, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

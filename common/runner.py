@@ -143,6 +143,8 @@ class TableSpec:
         schemes: rows in the table's order (trainable and paper-only).
         reference: ``{scheme: {metric: PaperResult}}`` -- the paper's published numbers.
         source: where in the paper the table is.
+        make_name: the Makefile target, when it is not ``table_id`` with ``-`` for ``_``
+            (e.g. ``"msecnn-table1-mtat"``).
     """
 
     paper: str
@@ -156,11 +158,12 @@ class TableSpec:
     schemes: tuple[Scheme, ...]
     reference: dict
     source: str = ""
+    make_name: str = ""
 
     @property
     def make_target(self) -> str:
         """The Makefile target that runs this table."""
-        return self.table_id.replace("_", "-")
+        return self.make_name or self.table_id.replace("_", "-")
 
     def trainable(self) -> list[Scheme]:
         """Schemes this code implements."""

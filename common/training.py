@@ -2,6 +2,13 @@
 
 Model selection uses the validation split only: early stopping and the best checkpoint monitor
 ``val_loss`` (configurable); the test split is never seen during training.
+
+Acceleration (GPU runs): ``TrainingConfig.mixed_precision`` (Keras ``mixed_float16`` policy, set
+with :func:`precision_policy` around model building and training) and ``TrainingConfig.jit_compile``
+(XLA, passed to ``model.compile``) are ``"auto"`` by default: on when a GPU is present, off on a
+CPU. The command line (``--mixed-precision``, ``--xla``) overrides them through the environment
+(:func:`acceleration_from_environment`). :func:`distribution_strategy` gives a
+``tf.distribute.MirroredStrategy`` over all GPUs when there are several.
 """
 
 from __future__ import annotations
@@ -9,10 +16,19 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import keras
+
+from common.errors import ConfigError
+
+#: Values of ``TrainingConfig.mixed_precision`` and ``TrainingConfig.jit_compile``.
+ACCELERATION_VALUES = ("auto", "on", "off")
+
+#: Environment variables that override them (set by ``common.cli`` from --mixed-precision / --xla).
+ACCELERATION_ENVIRONMENT = {"mixed_precision": "REPRO_MIXED_PRECISION", "jit_compile": "REPRO_XLA"}
 
 
 @dataclass(frozen=True)
@@ -30,6 +46,10 @@ class TrainingConfig:
         monitor: validation quantity for early stopping and checkpointing.
         lr_decay_per_epoch: multiply the learning rate by this each epoch (1.0: constant).
         clipnorm: gradient-norm clipping (None: off).
+        mixed_precision: ``"auto"`` (float16 compute with float32 weights when a GPU is present),
+            ``"on"`` or ``"off"``; applied by :func:`precision_policy`.
+        jit_compile: XLA compilation of the train step: ``"auto"`` (Keras' choice: on for a
+            single GPU, off on CPU and under tf.distribute), ``"on"`` or ``"off"``.
     """
 
     optimizer: str = "sgd"
@@ -42,6 +62,18 @@ class TrainingConfig:
     monitor: str = "val_loss"
     lr_decay_per_epoch: float = 1.0
     clipnorm: float | None = None
+    mixed_precision: str = "auto"
+    jit_compile: str = "auto"
+
+    def __post_init__(self):
+        for name in ("mixed_precision", "jit_compile"):
+            if getattr(self, name) not in ACCELERATION_VALUES:
+                raise ConfigError(f"TrainingConfig.{name} must be one of {ACCELERATION_VALUES}, "
+                                  f"not {getattr(self, name)!r}")
+
+    def keras_jit_compile(self):
+        """The ``jit_compile`` argument of ``model.compile``: ``"auto"``, True or False."""
+        return {"auto": "auto", "on": True, "off": False}[self.jit_compile]
 
     def make_optimizer(self) -> keras.optimizers.Optimizer:
         """A fresh Keras optimiser for this configuration.
@@ -57,8 +89,17 @@ class TrainingConfig:
         raise ValueError(f"unknown optimizer {self.optimizer!r} (use 'sgd' or 'adam')")
 
     def describe(self) -> dict:
-        """JSON description for manifests."""
-        return asdict(self)
+        """JSON description for manifests (and scheme fingerprints).
+
+        ``mixed_precision`` / ``jit_compile`` are listed only when not ``"auto"``, so that
+        descriptions (and the fold fingerprints of runs) made before these fields existed stay
+        valid; the effective precision policy of a run is recorded by the protocols that use it.
+        """
+        out = asdict(self)
+        for name in ("mixed_precision", "jit_compile"):
+            if out[name] == "auto":
+                del out[name]
+        return out
 
 
 @dataclass
@@ -102,7 +143,8 @@ def train(model: keras.Model, train_ds, validation_ds, config: TrainingConfig, *
         :class:`TrainingResult`; ``model`` holds the best weights on return.
     """
     max_epochs = min(config.epochs, epochs) if epochs else config.epochs
-    model.compile(optimizer=config.make_optimizer(), loss=loss, metrics=list(metrics))
+    model.compile(optimizer=config.make_optimizer(), loss=loss, metrics=list(metrics),
+                  jit_compile=config.keras_jit_compile())
     checkpoint_path = Path(checkpoint_path)
     checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
     monitor = config.monitor if validation_ds is not None else "loss"
@@ -127,3 +169,71 @@ def train(model: keras.Model, train_ds, validation_ds, config: TrainingConfig, *
     epochs_run = len(logs.get("loss", []))
     return TrainingResult(epochs_run=epochs_run, best_epoch=best_epoch, history=logs, seconds=seconds,
                           examples_per_second=n_train_examples * epochs_run / max(seconds, 1e-9))
+
+
+def gpu_count() -> int:
+    """Number of GPUs TensorFlow sees."""
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU"))
+
+
+def uses_mixed_precision(config: TrainingConfig) -> bool:
+    """Whether ``config`` trains in mixed precision here (``"auto"``: when a GPU is present)."""
+    if config.mixed_precision == "auto":
+        return gpu_count() > 0
+    return config.mixed_precision == "on"
+
+
+@contextmanager
+def precision_policy(config: TrainingConfig):
+    """Set the Keras global dtype policy for building and training a model; restore it on exit.
+
+    Layers take the policy when they are created, so build the model inside the ``with`` block.
+    Under ``mixed_float16`` Keras wraps the optimiser in a ``LossScaleOptimizer`` at compile time;
+    output layers should be created with ``dtype="float32"`` (as :func:`common.fcn.tagging_head`).
+
+    Yields:
+        the policy name in force (``"mixed_float16"`` or ``"float32"``).
+    """
+    previous = keras.mixed_precision.global_policy()
+    name = "mixed_float16" if uses_mixed_precision(config) else "float32"
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield name
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def distribution_strategy():
+    """``tf.distribute.MirroredStrategy`` over all GPUs when there are several, else the default.
+
+    Build and compile the model inside ``strategy.scope()``; the batch size of the input
+    pipeline is then the global batch, split evenly over the replicas.
+    """
+    import tensorflow as tf
+
+    if gpu_count() > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def acceleration_from_environment(config: TrainingConfig) -> TrainingConfig:
+    """``config`` with ``mixed_precision`` / ``jit_compile`` overridden by the environment.
+
+    The variables of :data:`ACCELERATION_ENVIRONMENT` (``REPRO_MIXED_PRECISION``, ``REPRO_XLA``)
+    hold ``auto``, ``on`` or ``off``; ``common.cli`` sets them from ``--mixed-precision`` and
+    ``--xla`` before the tables are built, so the values are part of each scheme's configuration
+    (and of its fold fingerprints).
+
+    Raises:
+        ConfigError: a variable holds another value.
+    """
+    changes = {}
+    for name, variable in ACCELERATION_ENVIRONMENT.items():
+        value = os.environ.get(variable, "").strip().lower()
+        if value:
+            if value not in ACCELERATION_VALUES:
+                raise ConfigError(f"{variable}={value!r}: use one of {ACCELERATION_VALUES}")
+            changes[name] = value
+    return replace(config, **changes) if changes else config

@@ -1,0 +1,159 @@
+"""Memory-mapped feature store: the fixed-shape features of one split in one ``.npy`` file.
+
+Per-clip cache entries (:mod:`common.cache`) are convenient to compute and reuse, but a GPU
+training on whole 96 x 1366 spectrograms needs them as one array it can gather batches from
+quickly. A :class:`ClipFeatureStore` is that array on disk: ``features.npy`` holds
+``(n_clips, *shape)`` in ``float16`` (half the bytes of float32; a dB value of a log-mel
+spectrogram keeps ~3 significant digits, < 0.03 dB error up to 64 dB) or ``float32``, opened with
+``numpy.load(mmap_mode="r")``, so the operating system's page cache, not the Python process,
+holds it, and :func:`common.pipeline.clip_dataset` streams batches from it with tf.data.
+
+Layout of a store folder::
+
+    features.npy   (n_clips, *shape) array
+    ids.json       clip ids in row order
+    meta.json      {"fingerprint", "shape", "dtype", "n_clips"}; written last
+
+A store is reused when its ``meta.json`` has the requested fingerprint (a hash of the ids and the
+exact contents of every array, :func:`content_fingerprint`), and rebuilt otherwise. Writing is
+interruption-safe: ``meta.json`` is removed first and written last, and ``features.npy`` is
+written to a temporary file that is renamed into place, so a store without a valid ``meta.json``
+is never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from common.cache import atomic_write_text
+
+STORE_DTYPES = ("float16", "float32")
+
+
+def content_fingerprint(ids: Sequence[str], get: Callable[[str], np.ndarray], dtype: str = "float16") -> str:
+    """Hash of the clip ids, the storage dtype and every array's shape and bytes (BLAKE2b).
+
+    Args:
+        ids: clip ids in row order.
+        get: ``id -> array``.
+        dtype: storage dtype (part of the hash).
+
+    Returns:
+        32-hex-digit fingerprint.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(json.dumps([list(ids), dtype]).encode())
+    for clip_id in ids:
+        array = np.ascontiguousarray(get(clip_id))
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.data)
+    return digest.hexdigest()
+
+
+class ClipFeatureStore:
+    """A split's features as a read-only memory-mapped array.
+
+    Attributes:
+        folder: the store folder.
+        ids: clip ids, row order.
+        features: ``np.memmap`` ``(n_clips, *shape)`` (read-only).
+        fingerprint: the content fingerprint it was built for.
+    """
+
+    def __init__(self, folder: Path, ids: tuple[str, ...], features: np.ndarray, fingerprint: str):
+        self.folder = folder
+        self.ids = ids
+        self.features = features
+        self.fingerprint = fingerprint
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def open(cls, folder: str | os.PathLike) -> "ClipFeatureStore":
+        """Open a complete store.
+
+        Raises:
+            ValueError: the folder holds no complete, consistent store (missing or unreadable
+                ``meta.json`` / ``ids.json`` / ``features.npy``, or shapes that disagree).
+        """
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / "meta.json").read_text())
+            ids = tuple(json.loads((folder / "ids.json").read_text()))
+            features = np.load(folder / "features.npy", mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{folder}: no complete feature store ({type(exc).__name__}: {exc})") from None
+        expected = (meta.get("n_clips"), *meta.get("shape", []))
+        if features.shape != tuple(expected) or len(ids) != features.shape[0] or \
+                str(features.dtype) != meta.get("dtype"):
+            raise ValueError(f"{folder}: inconsistent feature store (array {features.shape} {features.dtype}, "
+                             f"{len(ids)} ids, meta {meta})")
+        return cls(folder, ids, features, meta["fingerprint"])
+
+    @classmethod
+    def build(cls, folder: str | os.PathLike, ids: Sequence[str], get: Callable[[str], np.ndarray], *,
+              dtype: str = "float16", fingerprint: str | None = None) -> "ClipFeatureStore":
+        """Open the store in ``folder`` if it holds these features, else (re)write it.
+
+        Args:
+            folder: store folder (created if needed).
+            ids: clip ids in row order (at least one).
+            get: ``id -> array``; every array must have the same shape.
+            dtype: ``"float16"`` or ``"float32"`` (storage type).
+            fingerprint: precomputed :func:`content_fingerprint`, or None to compute it.
+
+        Returns:
+            the opened store.
+
+        Raises:
+            ValueError: no ids, an unknown dtype, arrays of different shapes, or non-finite values
+                after conversion to ``dtype`` (e.g. float16 overflow beyond 65504).
+        """
+        if dtype not in STORE_DTYPES:
+            raise ValueError(f"store dtype must be one of {STORE_DTYPES}, not {dtype!r}")
+        ids = tuple(ids)
+        if not ids:
+            raise ValueError("a feature store needs at least one clip")
+        folder = Path(folder)
+        fingerprint = fingerprint or content_fingerprint(ids, get, dtype)
+        try:
+            store = cls.open(folder)
+            if store.fingerprint == fingerprint and store.ids == ids:
+                return store
+        except ValueError:
+            pass
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "meta.json").unlink(missing_ok=True)
+        shape = tuple(np.shape(get(ids[0])))
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".features.", suffix=".npy")
+        os.close(fd)
+        try:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(len(ids), *shape))
+            for row, clip_id in enumerate(ids):
+                array = np.asarray(get(clip_id))
+                if array.shape != shape:
+                    raise ValueError(f"clip {clip_id}: features of shape {array.shape}, expected {shape}")
+                with np.errstate(over="ignore"):
+                    converted = array.astype(dtype)
+                if not np.all(np.isfinite(converted)):
+                    raise ValueError(f"clip {clip_id}: non-finite features after conversion to {dtype}")
+                out[row] = converted
+            out.flush()
+            del out
+            os.replace(tmp, folder / "features.npy")
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        atomic_write_text(folder / "ids.json", json.dumps(list(ids)))
+        atomic_write_text(folder / "meta.json", json.dumps({"fingerprint": fingerprint, "shape": list(shape),
+                                                            "dtype": dtype, "n_clips": len(ids)}))
+        return cls.open(folder)

@@ -1,0 +1,111 @@
+"""Training and evaluation of one Table 1 model on the MagnaTagATune split (Sec. 3).
+
+One fold = the standard split (folders 0-b train, c validation, d-f test):
+
+1. the split's cached spectrograms are written once to memory-mapped float16 stores
+   (:class:`common.feature_store.ClipFeatureStore`, under ``<work>/msecnn/<table>/feature_store``,
+   shared by both models and reused while their contents are unchanged) and streamed to the
+   model by :func:`common.pipeline.clip_dataset`;
+2. the model is built and trained with binary cross-entropy and Adam under the configured
+   precision policy (mixed float16 on a GPU), XLA, and a ``MirroredStrategy`` when several GPUs
+   are present; the checkpoint is the epoch with the lowest validation loss (validation only);
+3. the test split's tag probabilities give macro ROC-AUC and PR-AUC over the 50 tags
+   (:func:`common.metrics.macro_roc_auc`, :func:`common.metrics.macro_pr_auc`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import keras
+import numpy as np
+
+from common.fcn import FCNConfig
+from common.feature_store import ClipFeatureStore
+from common.metrics import evaluable_tags, macro_pr_auc, macro_roc_auc
+from common.pipeline import clip_dataset
+from common.runner import FoldContext, FoldOutcome
+from common.training import TrainingConfig, distribution_strategy, precision_policy, train
+from papers.msecnn.models import build_model
+
+
+def feature_store_root(context: FoldContext):
+    """Folder of the table's feature stores: ``<work>/<paper>/<table>/feature_store``.
+
+    ``context.work_dir`` is ``<work>/<paper>/<table>/<scheme>/fold_<k>``, so the stores are
+    shared by the table's schemes and folds.
+    """
+    return context.work_dir.parents[1] / "feature_store"
+
+
+def tag_scores(model: keras.Model, features, batch_size: int) -> np.ndarray:
+    """Tag probabilities of every clip, float32 ``(n_clips, n_tags)``, in clip order."""
+    return np.asarray(model.predict(clip_dataset(features, None, batch_size, shuffle=False), verbose=0),
+                      dtype=np.float32)
+
+
+def run_model_fold(model_name: str, model_config: FCNConfig, training: TrainingConfig, store_dtype: str,
+                   context: FoldContext) -> FoldOutcome:
+    """Train ``model_name`` on the training split and measure test ROC-AUC and PR-AUC.
+
+    Args:
+        model_name: ``"MsE-CNN"`` or ``"FCN-5"``.
+        model_config: network shape.
+        training: optimiser, schedule and acceleration settings.
+        store_dtype: dtype of the memory-mapped feature stores (``"float16"`` / ``"float32"``).
+        context: fold data from the runner (features: ``(n_mels, n_frames)`` arrays per clip).
+
+    Returns:
+        ``FoldOutcome(metrics={"roc_auc", "pr_auc"}, details=...)``; details hold the clip
+        counts per split, the validation metrics, epochs, throughput, parameter count, the
+        precision policy and the tags left out of the test averages (no positive test clip).
+    """
+    split = context.split
+    n_tags = len(context.index.classes)
+    parts = {"train": split.train, "validation": split.validation, "test": split.test}
+    root = feature_store_root(context)
+    stores = {part: ClipFeatureStore.build(root / part, ids, context.features.__getitem__, dtype=store_dtype)
+              for part, ids in parts.items() if ids}
+    targets = {part: context.targets(ids) for part, ids in parts.items() if ids}
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(context.seed)
+    # "roc_auc_keras" is a training log only (Keras' 200-threshold approximation, counting tags
+    # without positives); the table's metrics are computed with scikit-learn below.
+    strategy = distribution_strategy()
+    with precision_policy(training) as policy, strategy.scope():
+        model = build_model(model_name, n_tags, model_config)
+        train_ds = clip_dataset(stores["train"].features, targets["train"], training.batch_size, shuffle=True,
+                                seed=context.seed)
+        val_ds = (clip_dataset(stores["validation"].features, targets["validation"], training.batch_size,
+                               shuffle=False) if "validation" in stores else None)
+        result = train(model, train_ds, val_ds, training, loss="binary_crossentropy",
+                       metrics=[keras.metrics.AUC(multi_label=True, num_labels=n_tags, name="roc_auc_keras")],
+                       n_train_examples=len(split.train), checkpoint_path=context.work_dir / "best.weights.h5",
+                       log_dir=context.work_dir / "tensorboard", epochs=context.epochs, verbose=context.verbose)
+        test_scores = tag_scores(model, stores["test"].features, training.batch_size)
+        val_scores = (tag_scores(model, stores["validation"].features, training.batch_size)
+                      if "validation" in stores else None)
+    context.work_dir.mkdir(parents=True, exist_ok=True)
+    np.save(context.work_dir / "test_scores.npy", test_scores)
+    y_test = targets["test"]
+    evaluable = evaluable_tags(y_test)
+    classes = context.index.classes
+    details = {
+        "model": model_name, "model_parameters": int(model.count_params()),
+        "n_clips": {part: len(ids) for part, ids in parts.items()},
+        "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "train_seconds": result.seconds,
+        "train_clips_per_second": result.examples_per_second,
+        "precision_policy": policy, "jit_compile": training.jit_compile, "xla": bool(model.jit_compile),
+        "replicas": int(strategy.num_replicas_in_sync),
+        "tags": list(classes), "test_tags_evaluated": int(evaluable.sum()),
+        "test_tags_left_out": [t for t, ok in zip(classes, evaluable) if not ok],
+        "test_scores_file": str(context.work_dir / "test_scores.npy"), "test_ids": list(split.test),
+        "feature_store": str(root), "store_dtype": store_dtype,
+        "model_config": asdict(model_config), "history": result.history,
+    }
+    if val_scores is not None and evaluable_tags(targets["validation"]).any():
+        details["validation_roc_auc"] = macro_roc_auc(targets["validation"], val_scores)
+        details["validation_pr_auc"] = macro_pr_auc(targets["validation"], val_scores)
+    return FoldOutcome(metrics={"roc_auc": macro_roc_auc(y_test, test_scores),
+                                "pr_auc": macro_pr_auc(y_test, test_scores)}, details=details)

@@ -1,0 +1,99 @@
+"""Memory-mapped feature store and the clip-level tf.data pipeline that streams from it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from common.feature_store import ClipFeatureStore, content_fingerprint
+from common.pipeline import clip_dataset
+
+
+def _arrays(n=7, shape=(3, 5), seed=0):
+    rng = np.random.default_rng(seed)
+    return {f"c{i}": rng.normal(-20, 10, shape).astype(np.float32) for i in range(n)}
+
+
+def test_build_writes_a_memory_map_in_row_order(tmp_path):
+    arrays = _arrays()
+    ids = ["c3", "c0", "c6"]
+    store = ClipFeatureStore.build(tmp_path / "s", ids, arrays.__getitem__, dtype="float32")
+    assert isinstance(store.features, np.memmap)
+    assert store.features.shape == (3, 3, 5) and store.features.dtype == np.float32
+    np.testing.assert_array_equal(store.features[1], arrays["c0"])
+    assert store.ids == tuple(ids) and len(store) == 3
+    half = ClipFeatureStore.build(tmp_path / "h", ids, arrays.__getitem__)   # float16 default
+    assert half.features.dtype == np.float16
+    np.testing.assert_allclose(half.features[0], arrays["c3"], atol=0.02)
+
+
+def test_store_is_reused_when_unchanged_and_rebuilt_when_contents_change(tmp_path):
+    arrays = _arrays()
+    ids = list(arrays)
+    first = ClipFeatureStore.build(tmp_path / "s", ids, arrays.__getitem__)
+    mtime = (tmp_path / "s" / "features.npy").stat().st_mtime_ns
+    again = ClipFeatureStore.build(tmp_path / "s", ids, arrays.__getitem__)
+    assert again.fingerprint == first.fingerprint
+    assert (tmp_path / "s" / "features.npy").stat().st_mtime_ns == mtime
+    arrays["c2"] = arrays["c2"] + 1.0
+    changed = ClipFeatureStore.build(tmp_path / "s", ids, arrays.__getitem__)
+    assert changed.fingerprint != first.fingerprint
+    np.testing.assert_allclose(changed.features[2], arrays["c2"], atol=0.02)
+    assert content_fingerprint(ids, arrays.__getitem__) == changed.fingerprint
+    assert content_fingerprint(ids[::-1], arrays.__getitem__) != changed.fingerprint
+
+
+def test_an_interrupted_or_damaged_store_is_not_used(tmp_path):
+    arrays = _arrays()
+    ids = list(arrays)
+    ClipFeatureStore.build(tmp_path / "s", ids, arrays.__getitem__)
+    (tmp_path / "s" / "meta.json").unlink()            # as after an interrupted write
+    with pytest.raises(ValueError, match="no complete feature store"):
+        ClipFeatureStore.open(tmp_path / "s")
+    rebuilt = ClipFeatureStore.build(tmp_path / "s", ids, arrays.__getitem__)
+    assert rebuilt.features.shape == (7, 3, 5)
+    meta = json.loads((tmp_path / "s" / "meta.json").read_text())
+    meta["n_clips"] = 8
+    (tmp_path / "s" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="inconsistent"):
+        ClipFeatureStore.open(tmp_path / "s")
+    assert ClipFeatureStore.build(tmp_path / "s", ids, arrays.__getitem__).features.shape == (7, 3, 5)
+    assert not [p for p in (tmp_path / "s").iterdir() if p.name.startswith(".")]   # no temporary left
+
+
+def test_build_refuses_bad_inputs(tmp_path):
+    arrays = _arrays()
+    arrays["c1"] = np.zeros((3, 4), dtype=np.float32)
+    with pytest.raises(ValueError, match="c1: features of shape"):
+        ClipFeatureStore.build(tmp_path / "a", list(arrays), arrays.__getitem__)
+    with pytest.raises(ValueError, match="at least one clip"):
+        ClipFeatureStore.build(tmp_path / "b", [], arrays.__getitem__)
+    with pytest.raises(ValueError, match="dtype"):
+        ClipFeatureStore.build(tmp_path / "c", ["c0"], arrays.__getitem__, dtype="int8")
+    big = {"x": np.full((2, 2), 1e6, dtype=np.float32)}
+    with pytest.raises(ValueError, match="non-finite"):
+        ClipFeatureStore.build(tmp_path / "d", ["x"], big.__getitem__)
+
+
+def test_clip_dataset_streams_aligned_batches_from_a_store(tmp_path):
+    n = 11
+    arrays = {str(i): np.full((4, 6), float(i), dtype=np.float32) for i in range(n)}
+    targets = np.stack([np.full(3, float(i)) for i in range(n)]).astype(np.float32)
+    store = ClipFeatureStore.build(tmp_path / "s", list(arrays), arrays.__getitem__)
+    ds = clip_dataset(store.features, targets, 4, shuffle=True, seed=1)
+    seen = []
+    for epoch in range(2):
+        order = []
+        for x, y in ds:
+            assert x.dtype.name == "float32" and x.shape[1:] == (4, 6) and y.shape[1:] == (3,)
+            np.testing.assert_array_equal(x.numpy()[:, 0, 0], y.numpy()[:, 0])   # features and targets aligned
+            order.extend(y.numpy()[:, 0].astype(int).tolist())
+        assert sorted(order) == list(range(n))
+        seen.append(order)
+    assert seen[0] != seen[1]          # reshuffled every epoch
+    plain = [x.numpy()[:, 0, 0].astype(int).tolist() for x in clip_dataset(store.features, None, 4, shuffle=False)]
+    assert plain == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10]]
+    with pytest.raises(ValueError, match="targets"):
+        clip_dataset(store.features, targets[:3], 4, shuffle=False)
