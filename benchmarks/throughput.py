@@ -114,6 +114,7 @@ def paper_rows() -> list[dict]:
                 continue
             raise
         for name, unit, measure in getattr(module, "BENCHMARKS", []):
+            print(f"  measuring {name} ...", flush=True)
             rows.append({"benchmark": name, "unit": unit, "rate": measure()})
     return rows
 

@@ -93,3 +93,56 @@ def pipeline_throughput(n_clips: int = 256, batch_size: int = 32, *, shape=(96, 
                 pass
         seconds = time.perf_counter() - start
     return epochs * n_clips / seconds
+
+
+def backend_training_throughput(model_name: str, batch_size: int, n_steps: int, *, warmup_steps: int = 2,
+                                mixed_precision: bool = False) -> float:
+    """Training clips per second with plain ``train_on_batch`` under any Keras backend (e.g. JAX).
+
+    Used by ``make bench`` where TensorFlow is absent (the GPU machine of this workplace has JAX
+    but no TensorFlow); same full-size model, optimiser and loss as the table, random data.
+
+    Returns:
+        clips per second over ``n_steps`` timed steps.
+    """
+    rng = np.random.default_rng(0)
+    x = rng.normal(-30.0, 20.0, (batch_size, cfg.MODEL.n_mels, cfg.MODEL.n_frames)).astype(np.float32)
+    y = (rng.random((batch_size, cfg.N_TAGS)) < 0.1).astype(np.float32)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
+    try:
+        keras.utils.set_random_seed(0)
+        model = build_model(model_name, cfg.N_TAGS, cfg.MODEL)
+        model.compile(optimizer=cfg.TRAINING.make_optimizer(), loss="binary_crossentropy")
+        for _ in range(warmup_steps):
+            model.train_on_batch(x, y)
+        start = time.perf_counter()
+        for _ in range(n_steps):
+            model.train_on_batch(x, y)
+        seconds = time.perf_counter() - start
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    return n_steps * batch_size / seconds
+
+
+def _bench(model_name: str) -> float:
+    """The ``make bench`` figure: the table's exact setup under TensorFlow, else the backend path."""
+    try:
+        import tensorflow as tf
+
+        on_gpu = bool(tf.config.list_physical_devices("GPU"))
+    except ImportError:
+        import jax
+
+        on_gpu = jax.devices()[0].platform == "gpu"
+        return backend_training_throughput(model_name, 32 if on_gpu else 4, 20 if on_gpu else 2,
+                                           mixed_precision=on_gpu)
+    return training_throughput(model_name, 32 if on_gpu else 4, 20 if on_gpu else 2,
+                               warmup_steps=3 if on_gpu else 1)
+
+
+#: Rows of ``make bench`` (see benchmarks/throughput.py): (name, unit, measure).
+BENCHMARKS = [
+    ("FCN-5 training, 96x1366 clips (batch 32 on GPU, 4 on CPU)", "clips/s", lambda: _bench("FCN-5")),
+    ("MsE-CNN training, 96x1366 clips (batch 32 on GPU, 4 on CPU)", "clips/s", lambda: _bench("MsE-CNN")),
+]
