@@ -125,3 +125,18 @@ def test_class_too_small_and_missing_dataset_give_clear_cli_errors(tmp_path, cap
     err = capsys.readouterr().err
     assert code == 2 and "GTZAN not found" in err and "GTZAN_DIR" in err
     assert "Traceback" not in err
+
+
+def test_features_beyond_the_memory_budget_are_read_back_from_the_cache(tmp_path, monkeypatch):
+    from common.runner import prepare_features
+
+    data = tiny_gtzan(tmp_path / "data")
+    spec = toy_spec(MajorityScheme())
+    index = gtzan.index(data)
+    monkeypatch.setenv("REPRO_FEATURE_MEMORY_GB", "0")
+    _, lazy, _, _ = prepare_features(spec, index, tmp_path / "cache", progress=False)
+    monkeypatch.setenv("REPRO_FEATURE_MEMORY_GB", "4")
+    _, held, _, _ = prepare_features(spec, index, tmp_path / "cache", progress=False)
+    assert not lazy.all_in_memory and held.all_in_memory and len(lazy) == len(held) == 40
+    for track_id in held:
+        np.testing.assert_array_equal(lazy[track_id], held[track_id])
