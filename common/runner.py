@@ -143,6 +143,10 @@ class TableSpec:
         schemes: rows in the table's order (trainable and paper-only).
         reference: ``{scheme: {metric: PaperResult}}`` -- the paper's published numbers.
         source: where in the paper the table is.
+        post_run: optional ``(out_dir, fold_records) -> None`` called after the table is written,
+            with ``out_dir = <results_dir>/<paper>`` and ``fold_records = {scheme: [fold record,
+            ...]}`` (the dicts stored in ``folds/<scheme>/fold_<k>.json``: metrics, details, ...);
+            for outputs derived from several schemes' details, e.g. a figure.
     """
 
     paper: str
@@ -156,6 +160,7 @@ class TableSpec:
     schemes: tuple[Scheme, ...]
     reference: dict
     source: str = ""
+    post_run: Callable[[Path, dict], None] | None = None
 
     @property
     def make_target(self) -> str:
@@ -323,6 +328,7 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
     write_json(manifest, manifest_path)
 
     fold_metrics: dict[str, list[dict]] = {}
+    fold_records: dict[str, list[dict]] = {}
     fold_rows = []
     try:
         for scheme in selected:
@@ -358,6 +364,7 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
                     _log(f"  {scheme.name} fold {split.fold + 1}/{n_run}: " +
                          ", ".join(f"{k} {v:.2f}" for k, v in outcome.metrics.items()))
                 fold_metrics.setdefault(scheme.name, []).append(record["metrics"])
+                fold_records.setdefault(scheme.name, []).append(record)
                 fold_rows.append({"scheme": scheme.name, "fold": split.fold, **record["metrics"],
                                   "seconds": record.get("seconds")})
             frame = build_table([s.name for s in spec.schemes], list(spec.metrics), spec.reference,
@@ -368,6 +375,8 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
         write_csv(frame, out_dir / f"{spec.table_id}.csv")
         write_csv(pd.DataFrame(fold_rows), out_dir / f"{spec.table_id}_folds.csv")
         plot_table(frame, out_dir / f"{spec.table_id}.png", f"{spec.paper} {spec.title}: paper vs this run")
+        if spec.post_run is not None:
+            spec.post_run(out_dir, fold_records)
         manifest["status"] = "complete"
     except BaseException as exc:
         manifest["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
