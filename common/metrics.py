@@ -56,28 +56,3 @@ def mean_std(values) -> tuple[float, float]:
         raise ValueError("no values")
     std = float(values.std(ddof=1)) if values.size > 1 else 0.0
     return float(values.mean()), std
-
-
-def majority_vote(frame_labels: np.ndarray, n_classes: int) -> int:
-    """The most frequent label of a track's frames (segment label by majority voting).
-
-    Used by frame classifiers that label a whole track from its frames (LSTM segment features,
-    Sec. 3.2: "the majority voting is performed on the frame predict labels"). A tie goes to the
-    smallest class index (the papers do not say; ``np.argmax`` of the vote counts).
-
-    Args:
-        frame_labels: int class indices ``(n_frames,)``, each in ``[0, n_classes)``.
-        n_classes: number of classes.
-
-    Returns:
-        the winning class index.
-
-    Raises:
-        ValueError: no frame, or a label outside ``[0, n_classes)``.
-    """
-    frame_labels = np.asarray(frame_labels)
-    if frame_labels.size == 0:
-        raise ValueError("majority vote over zero frames")
-    if frame_labels.min() < 0 or frame_labels.max() >= n_classes:
-        raise ValueError(f"frame labels must lie in [0, {n_classes}), got {frame_labels.min()}..{frame_labels.max()}")
-    return int(np.argmax(np.bincount(frame_labels, minlength=n_classes)))

@@ -7,6 +7,7 @@
 - :func:`newbob_train`: Kaldi nnet1's learning-rate schedule around a one-epoch training step.
 - :func:`train_dnn_posteriors`, :func:`train_lstm_posteriors`: train a frame model and return the
   frame softmax of every track; LSTM posteriors are cached on disk and shared by Tables 2 and 4.
+- :func:`majority_vote`: segment label from frame labels (Sec. 3.2).
 - :func:`segment_statistics`, :func:`segment_features`: f_sc, f_lstm, f_fusion (eqs. 10-14).
 - ``run_*_fold``: what a table row computes on the (single) fold.
 """
@@ -25,7 +26,7 @@ from sklearn.model_selection import train_test_split
 from common.cache import atomic_write_bytes
 from common.datasets.base import DatasetIndex
 from common.errors import AudioError, DatasetError
-from common.metrics import accuracy_percent, majority_vote
+from common.metrics import accuracy_percent
 from common.runner import FoldContext, FoldOutcome
 from common.splits import PredefinedSplit, Split
 from papers.lstm_segment.config import DNNConfig, LSTMConfig, NewbobSchedule, SegmentConfig
@@ -85,6 +86,29 @@ class TrainingHoldoutSplit:
 
 # --------------------------------------------------------------------------------------------
 # Frame data
+
+
+def majority_vote(frame_labels: np.ndarray, n_classes: int) -> int:
+    """The most frequent label of a track's frames: its segment label by majority voting (Sec. 3.2).
+
+    A tie goes to the smallest class index (the paper does not say; ``np.argmax`` of the counts).
+
+    Args:
+        frame_labels: int class indices ``(n_frames,)``, each in ``[0, n_classes)``.
+        n_classes: number of classes.
+
+    Returns:
+        the winning class index.
+
+    Raises:
+        ValueError: no frame, or a label outside ``[0, n_classes)``.
+    """
+    frame_labels = np.asarray(frame_labels)
+    if frame_labels.size == 0:
+        raise ValueError("majority vote over zero frames")
+    if frame_labels.min() < 0 or frame_labels.max() >= n_classes:
+        raise ValueError(f"frame labels must lie in [0, {n_classes}), got {frame_labels.min()}..{frame_labels.max()}")
+    return int(np.argmax(np.bincount(frame_labels, minlength=n_classes)))
 
 
 @dataclass(frozen=True)
