@@ -154,9 +154,10 @@ def write_figure3(out_dir: Path, fold_records: dict) -> None:
     frame = figure3_frame(fold_records)
     write_csv(frame, Path(out_dir) / "table4_ismir2004_figure3.csv")
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    colors = {scheme: f"C{i}" for i, scheme in enumerate(dict.fromkeys(frame["scheme"]))}
     for (scheme, feature), part in frame.groupby(["scheme", "feature"], sort=False):
         mean = part.groupby("k")["accuracy"].mean()
-        ax.plot(mean.index, mean.values, marker="o" if feature == "f_fusion" else "s",
+        ax.plot(mean.index, mean.values, color=colors[scheme], marker="o" if feature == "f_fusion" else "s",
                 linestyle="-" if feature == "f_fusion" else "--", label=f"{feature} {scheme}")
     ax.set_xlabel("k (threshold of f_lstm^k, eq. 14)")
     ax.set_ylabel("segment accuracy (%)")
