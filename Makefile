@@ -91,3 +91,14 @@ msecnn-table1-mtat: setup
 
 download-mtat: setup
 	$(PY) -m common.cli download magnatagatune --dest $(MTAT_DIR)
+
+# --- LSTM segment features (ISMIR 2004 genres) --------------------------------------------------
+# Table 4 also writes Figure 3 (accuracy against k): results/lstm_segment/table4_ismir2004_figure3.{csv,png}.
+# The LSTM frame posteriors are shared: whichever of Tables 2 and 4 runs first trains the LSTMs.
+.PHONY: lstm_segment-table2-ismir2004 lstm_segment-table4-ismir2004
+
+lstm_segment-table2-ismir2004: setup
+	$(RUN) lstm_segment.table2_ismir2004 --data-dir $(ISMIR2004_DIR) $(RUN_OPTS)
+
+lstm_segment-table4-ismir2004: setup
+	$(RUN) lstm_segment.table4_ismir2004 --data-dir $(ISMIR2004_DIR) $(RUN_OPTS)

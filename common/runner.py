@@ -147,6 +147,10 @@ class TableSpec:
         source: where in the paper the table is.
         make_name: the Makefile target, when it is not ``table_id`` with ``-`` for ``_``
             (e.g. ``"msecnn-table1-mtat"``).
+        post_run: optional ``(out_dir, fold_records) -> None`` called after the table is written,
+            with ``out_dir = <results_dir>/<paper>`` and ``fold_records = {scheme: [fold record,
+            ...]}`` (the dicts stored in ``folds/<scheme>/fold_<k>.json``: metrics, details, ...);
+            for outputs derived from several schemes' details, e.g. a figure.
     """
 
     paper: str
@@ -161,6 +165,7 @@ class TableSpec:
     reference: dict
     source: str = ""
     make_name: str = ""
+    post_run: Callable[[Path, dict], None] | None = None
 
     @property
     def make_target(self) -> str:
@@ -386,6 +391,7 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
     write_json(manifest, manifest_path)
 
     fold_metrics: dict[str, list[dict]] = {}
+    fold_records: dict[str, list[dict]] = {}
     fold_rows = []
     try:
         for scheme in selected:
@@ -421,6 +427,7 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
                     _log(f"  {scheme.name} fold {split.fold + 1}/{n_run}: " +
                          ", ".join(f"{k} {v:.2f}" for k, v in outcome.metrics.items()))
                 fold_metrics.setdefault(scheme.name, []).append(record["metrics"])
+                fold_records.setdefault(scheme.name, []).append(record)
                 fold_rows.append({"scheme": scheme.name, "fold": split.fold, **record["metrics"],
                                   "seconds": record.get("seconds")})
             frame = build_table([s.name for s in spec.schemes], list(spec.metrics), spec.reference,
@@ -432,6 +439,8 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
         write_csv(pd.DataFrame(fold_rows), out_dir / f"{spec.table_id}_folds.csv")
         plot_table(frame, out_dir / f"{spec.table_id}.png",
                    f"{spec.paper} {spec.title}: paper vs this run ({len(index.tracks)} tracks, {n_run} folds)")
+        if spec.post_run is not None:
+            spec.post_run(out_dir, fold_records)
         manifest["status"] = "complete"
     except BaseException as exc:
         manifest["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"

@@ -1,0 +1,611 @@
+"""Training, evaluation and segment features of the LSTM segment paper (Sec. 2.3, 3, 4).
+
+- :class:`TrainingHoldoutSplit`: the ISMIR 2004 predefined split (train = ``training``, test =
+  ``development``) with a stratified share of the training tracks held out as the
+  cross-validation set that Kaldi's newbob schedule needs; the test subset is never used for
+  training or model selection.
+- :func:`newbob_train`: Kaldi nnet1's learning-rate schedule around a one-epoch training step.
+- :func:`train_dnn_posteriors`, :func:`train_lstm_posteriors`: train a frame model and return the
+  frame softmax of every track; LSTM posteriors are cached on disk and shared by Tables 2 and 4.
+- :func:`majority_vote`: segment label from frame labels (Sec. 3.2).
+- :func:`segment_statistics`, :func:`segment_features`: f_sc, f_lstm, f_fusion (eqs. 10-14).
+- ``run_*_fold``: what a table row computes on the (single) fold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+
+import keras
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from common.cache import atomic_write_bytes
+from common.datasets.base import DatasetIndex
+from common.errors import AudioError, DatasetError
+from common.metrics import accuracy_percent
+from common.runner import FoldContext, FoldOutcome
+from common.splits import PredefinedSplit, Split
+from papers.lstm_segment.config import DNNConfig, LSTMConfig, NewbobSchedule, SegmentConfig
+from papers.lstm_segment.models import build_dnn, build_lstm, streaming_layers
+
+# --------------------------------------------------------------------------------------------
+# Protocol
+
+
+@dataclass(frozen=True)
+class TrainingHoldoutSplit:
+    """Predefined train/test subsets, plus a held-out validation share of the training tracks.
+
+    Attributes:
+        train, test: subset names (paper: ISMIR 2004 ``training`` / ``development``).
+        validation_fraction: share of the training tracks held out (stratified by class).
+        seed: seed of the held-out draw.
+    """
+
+    train: tuple = ("training",)
+    test: tuple = ("development",)
+    validation_fraction: float = 0.1
+    seed: int = 0
+
+    @property
+    def n_folds(self) -> int:
+        """Always 1."""
+        return 1
+
+    def make_splits(self, index: DatasetIndex) -> list[Split]:
+        """One :class:`Split`: validation drawn from the training subset, test = the test subset.
+
+        Raises:
+            DatasetError: a part is empty, or the training subset is too small to hold out at
+                least one track per class and keep one per class for training.
+        """
+        base = PredefinedSplit(train=self.train, validation=(), test=self.test).make_splits(index)[0]
+        if self.validation_fraction <= 0:
+            return [base]
+        lookup = {t.track_id: t.label for t in index.tracks}
+        ids = np.array(base.train)
+        labels = np.array([lookup[i] for i in ids])
+        n_classes = len(set(labels))
+        n_validation = max(int(round(self.validation_fraction * len(ids))), n_classes)
+        counts = np.unique(labels, return_counts=True)[1]
+        if len(ids) - n_validation < n_classes or counts.min() < 2:
+            raise DatasetError(f"{index.name} at {index.root}: {len(ids)} training tracks (fewest per class: "
+                               f"{counts.min()}) are too few to hold out a validation set of {n_validation}")
+        train, validation = train_test_split(ids, test_size=n_validation, stratify=labels,
+                                             random_state=self.seed)
+        return [Split(fold=0, train=tuple(sorted(train)), validation=tuple(sorted(validation)), test=base.test)]
+
+    def describe(self) -> dict:
+        """JSON description for manifests."""
+        return {"protocol": "predefined_split_with_training_holdout", **asdict(self)}
+
+
+# --------------------------------------------------------------------------------------------
+# Frame data
+
+
+def majority_vote(frame_labels: np.ndarray, n_classes: int) -> int:
+    """The most frequent label of a track's frames: its segment label by majority voting (Sec. 3.2).
+
+    A tie goes to the smallest class index (the paper does not say; ``np.argmax`` of the counts).
+
+    Args:
+        frame_labels: int class indices ``(n_frames,)``, each in ``[0, n_classes)``.
+        n_classes: number of classes.
+
+    Returns:
+        the winning class index.
+
+    Raises:
+        ValueError: no frame, or a label outside ``[0, n_classes)``.
+    """
+    frame_labels = np.asarray(frame_labels)
+    if frame_labels.size == 0:
+        raise ValueError("majority vote over zero frames")
+    if frame_labels.min() < 0 or frame_labels.max() >= n_classes:
+        raise ValueError(f"frame labels must lie in [0, {n_classes}), got {frame_labels.min()}..{frame_labels.max()}")
+    return int(np.argmax(np.bincount(frame_labels, minlength=n_classes)))
+
+
+@dataclass(frozen=True)
+class FrameStandardizer:
+    """Global per-dimension mean/variance normalisation fitted on training frames.
+
+    Kaldi nnet1's ``train.sh`` puts this in front of every network (its feature transform).
+
+    Attributes:
+        mean, std: float32 ``(dim,)``.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, tracks: list[np.ndarray], floor: float = 1e-5) -> "FrameStandardizer":
+        """Fit on the frames ``(n_frames_i, dim)`` of the training tracks."""
+        count = sum(len(t) for t in tracks)
+        total = sum(t.sum(axis=0, dtype=np.float64) for t in tracks)
+        mean = total / count
+        var = sum(((t - mean) ** 2).sum(axis=0) for t in tracks) / count
+        return cls(mean.astype(np.float32), np.maximum(np.sqrt(var), floor).astype(np.float32))
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """Normalised float32 copy of ``frames`` ``(n, dim)``."""
+        return ((frames - self.mean) / self.std).astype(np.float32)
+
+
+def frame_cross_entropy(probabilities: list[np.ndarray], labels: np.ndarray) -> float:
+    """Mean per-frame cross-entropy (nats) of tracks' frame posteriors against their track labels.
+
+    Args:
+        probabilities: per track ``(n_frames_i, n_classes)``.
+        labels: int ``(n_tracks,)``.
+    """
+    total, count = 0.0, 0
+    for probs, label in zip(probabilities, labels):
+        total += float(-np.log(np.clip(probs[:, label], 1e-12, None)).sum())
+        count += len(probs)
+    return total / count
+
+
+def frame_and_segment_accuracy(probabilities: list[np.ndarray], labels: np.ndarray, n_classes: int) -> dict:
+    """Frame accuracy and segment (track) accuracy by majority vote, in percent (Table 2).
+
+    Args:
+        probabilities: per track ``(n_frames_i, n_classes)`` frame posteriors.
+        labels: int ``(n_tracks,)`` track labels.
+        n_classes: number of classes.
+
+    Returns:
+        ``{"frame_accuracy": %, "segment_accuracy": %}``; frame accuracy pools all frames of
+        all tracks, segment accuracy counts tracks whose majority-vote label is right.
+    """
+    frame_pred = np.concatenate([p.argmax(axis=1) for p in probabilities])
+    frame_true = np.repeat(labels, [len(p) for p in probabilities])
+    votes = np.array([majority_vote(p.argmax(axis=1), n_classes) for p in probabilities])
+    return {"frame_accuracy": accuracy_percent(frame_true, frame_pred),
+            "segment_accuracy": accuracy_percent(labels, votes)}
+
+
+# --------------------------------------------------------------------------------------------
+# Kaldi nnet1 newbob schedule
+
+
+def newbob_train(train_epoch, validation_loss, get_weights, set_weights, schedule: NewbobSchedule,
+                 max_epochs: int | None = None, log=print) -> dict:
+    """Kaldi nnet1 ``train_scheduler.sh``: accept/reject epochs on held-out loss, halve the rate.
+
+    Args:
+        train_epoch: ``learning_rate -> mean training loss`` (one pass over the training data,
+            momentum starting from zero).
+        validation_loss: ``() -> mean per-frame cross-entropy`` on the held-out set.
+        get_weights, set_weights: read / restore the model weights.
+        schedule: rates and thresholds.
+        max_epochs: cap overriding ``schedule.max_epochs`` (quick runs), or None.
+        log: progress printer.
+
+    Returns:
+        ``{"epochs": [{epoch, learning_rate, train_loss, validation_loss, accepted}],
+        "initial_validation_loss", "best_validation_loss", "epochs_run", "accepted_epochs",
+        "stop_reason"}``; the model holds the last accepted weights on return.
+    """
+    limit = min(schedule.max_epochs, max_epochs) if max_epochs else schedule.max_epochs
+    rate, halving = schedule.learning_rate, False
+    loss = validation_loss()
+    best = get_weights()
+    history = {"initial_validation_loss": loss, "epochs": [], "stop_reason": f"max_epochs ({limit})"}
+    for epoch in range(1, limit + 1):
+        t0 = time.time()
+        train_loss = train_epoch(rate)
+        new_loss = validation_loss()
+        loss_prev = loss
+        accepted = bool(np.isfinite(new_loss) and new_loss < loss)
+        if accepted:
+            loss, best = new_loss, get_weights()
+        else:
+            set_weights(best)
+        history["epochs"].append({"epoch": epoch, "learning_rate": rate, "train_loss": train_loss,
+                                  "validation_loss": new_loss, "accepted": accepted,
+                                  "seconds": time.time() - t0})
+        log(f"    epoch {epoch}: lr {rate:.3g}, train loss {train_loss:.4f}, validation loss {new_loss:.4f} "
+            f"({'accepted' if accepted else 'rejected'}, {time.time() - t0:.0f} s)")
+        rel_impr = (loss_prev - loss) / loss_prev if loss_prev > 0 else 0.0
+        if halving and rel_impr < schedule.end_halving_impr:
+            history["stop_reason"] = f"relative improvement {rel_impr:.2e} < {schedule.end_halving_impr} while halving"
+            break
+        if rel_impr < schedule.start_halving_impr:
+            halving = True
+        if halving:
+            rate *= schedule.halving_factor
+    history["best_validation_loss"] = loss
+    history["epochs_run"] = len(history["epochs"])
+    history["accepted_epochs"] = sum(e["accepted"] for e in history["epochs"])
+    return history
+
+
+def _optimizer(schedule: NewbobSchedule) -> keras.optimizers.SGD:
+    return keras.optimizers.SGD(learning_rate=schedule.learning_rate, momentum=schedule.momentum,
+                                clipvalue=schedule.clip_value)
+
+
+def _start_epoch(optimizer: keras.optimizers.Optimizer, rate: float) -> None:
+    """Set the rate and zero the momentum buffers (a Kaldi epoch starts from zero momentum)."""
+    optimizer.learning_rate = rate
+    for variable in getattr(optimizer, "momentums", []) or []:
+        variable.assign(keras.ops.zeros_like(variable))
+
+
+#: Summed frame cross-entropy: Kaldi nnet1 accumulates the gradient over a minibatch's frames.
+def _summed_loss():
+    return keras.losses.SparseCategoricalCrossentropy(reduction="sum")
+
+
+# --------------------------------------------------------------------------------------------
+# DNN
+
+
+def train_dnn_posteriors(config: DNNConfig, context: FoldContext, log=print):
+    """Train a baseline DNN on frames of the training tracks; frame posteriors of the test tracks.
+
+    Returns:
+        ``(test posteriors [per track (n_frames, n_classes)], details dict)``.
+    """
+    split, n_classes = context.split, len(context.index.classes)
+    train_tracks = [context.features[i] for i in split.train]
+    standardize = FrameStandardizer.fit(train_tracks)
+    train_frames = standardize(np.concatenate(train_tracks))
+    train_labels = np.repeat(context.labels(split.train), [len(t) for t in train_tracks])
+    del train_tracks
+    validation = [standardize(context.features[i]) for i in split.validation]
+    validation_labels = context.labels(split.validation)
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(context.seed)
+    model = build_dnn(config, train_frames.shape[1], n_classes)
+    optimizer = _optimizer(config.schedule)
+    model.compile(optimizer=optimizer, loss=_summed_loss())
+    batch = config.batch_size
+
+    def predict(tracks):
+        return [model.predict(t, batch_size=4096, verbose=0) for t in tracks]
+
+    def train_epoch(rate):
+        _start_epoch(optimizer, rate)
+        history = model.fit(train_frames, train_labels, batch_size=batch, epochs=1, shuffle=True,
+                            verbose=0)
+        return float(history.history["loss"][-1]) / batch
+
+    def validation_loss():
+        return frame_cross_entropy(predict(validation), validation_labels) if validation else float("nan")
+
+    t0 = time.time()
+    history = newbob_train(train_epoch, validation_loss, model.get_weights, model.set_weights, config.schedule,
+                           context.epochs, log)
+    train_seconds = time.time() - t0
+    test = predict([standardize(context.features[i]) for i in split.test])
+    details = {"training": history, "train_seconds": train_seconds,
+               "train_frames_per_second": len(train_frames) * history["epochs_run"] / max(train_seconds, 1e-9),
+               "n_train_frames": int(len(train_frames)), "model_parameters": int(model.count_params()),
+               "model_config": asdict(config)}
+    return test, details
+
+
+# --------------------------------------------------------------------------------------------
+# LSTM
+
+
+def stream_layout(lengths: list[int], n_streams: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Kaldi ``nnet-train-lstm-streams`` batching: tracks dealt to ``n_streams`` parallel streams.
+
+    Each minibatch takes the next ``window`` frames of every stream; a stream whose track is
+    exhausted gets the next track (in the given order) at the next minibatch, its state reset;
+    the rest of an exhausted track's last window is padding. Batches continue until every track
+    is consumed.
+
+    Args:
+        lengths: frames per track, in training order.
+        n_streams: ``S``.
+        window: ``L``, frames per stream per minibatch (BPTT length).
+
+    Returns:
+        ``(index, reset)``: int64 ``(B, S, L)`` positions in the concatenation of all tracks'
+        frames (-1 for padding) and float32 ``(B, S)`` reset flags (1 where a stream starts a
+        track).
+    """
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    queue = [k for k, n in enumerate(lengths) if n > 0]
+    position = 0
+    start, remaining = np.zeros(n_streams, np.int64), np.zeros(n_streams, np.int64)
+    indices, resets = [], []
+    while True:
+        reset = np.zeros(n_streams, np.float32)
+        for s in range(n_streams):
+            if remaining[s] <= 0 and position < len(queue):
+                track = queue[position]
+                position += 1
+                start[s], remaining[s], reset[s] = offsets[track], lengths[track], 1.0
+        if not np.any(remaining > 0):
+            break
+        index = np.full((n_streams, window), -1, np.int64)
+        for s in range(n_streams):
+            n = int(min(window, max(remaining[s], 0)))
+            index[s, :n] = start[s] + np.arange(n)
+            start[s] += window
+            remaining[s] -= window
+        indices.append(index)
+        resets.append(reset)
+    if not indices:
+        return np.zeros((0, n_streams, window), np.int64), np.zeros((0, n_streams), np.float32)
+    return np.stack(indices), np.stack(resets)
+
+
+class StreamBatches(keras.utils.PyDataset):
+    """Minibatches of :func:`stream_layout` for ``fit``: ``({"frames", "reset"}, labels, weights)``.
+
+    ``frames`` is float32 ``(S, L, D)`` (zeros on padding), labels int32 ``(S, L)``, weights
+    float32 ``(S, L)`` (0 on padding, so padded frames add nothing to the summed loss).
+    """
+
+    def __init__(self, frames: np.ndarray, frame_labels: np.ndarray, index: np.ndarray, reset: np.ndarray):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.frames = np.concatenate([frames, np.zeros((1, frames.shape[1]), frames.dtype)])
+        self.frame_labels = np.concatenate([frame_labels, [0]]).astype(np.int32)
+        self.index, self.reset = index, reset
+
+    def __len__(self):
+        return len(self.index)
+
+    def __getitem__(self, i):
+        index = self.index[i]
+        weights = (index >= 0).astype(np.float32)
+        index = np.where(index >= 0, index, len(self.frames) - 1)
+        return ({"frames": self.frames[index], "reset": self.reset[i]}, self.frame_labels[index], weights)
+
+
+def predict_tracks(model: keras.Model, tracks: list[np.ndarray], batch_tracks: int = 16,
+                   bucket: int = 128) -> list[np.ndarray]:
+    """Frame posteriors of whole tracks with the inference model, state reset per track.
+
+    Tracks are sorted by length and batched ``batch_tracks`` at a time, zero-padded at the end to
+    a multiple of ``bucket`` frames (few distinct shapes, so few retracings); the recurrence is
+    causal, so the padding never changes a track's own outputs.
+
+    Returns:
+        per track float32 ``(n_frames_i, n_classes)``, in the order of ``tracks``.
+    """
+    order = np.argsort([len(t) for t in tracks], kind="stable")
+    out: list = [None] * len(tracks)
+    for first in range(0, len(order), batch_tracks):
+        chosen = order[first:first + batch_tracks]
+        longest = -(-max(len(tracks[k]) for k in chosen) // bucket) * bucket
+        batch = np.zeros((batch_tracks, longest, tracks[chosen[0]].shape[1]), np.float32)
+        for row, k in enumerate(chosen):
+            batch[row, :len(tracks[k])] = tracks[k]
+        probs = np.asarray(model.predict_on_batch(batch))
+        for row, k in enumerate(chosen):
+            out[k] = probs[row, :len(tracks[k])].astype(np.float32)
+    return out
+
+
+def _feature_digest(context: FoldContext, ids) -> str:
+    digest = hashlib.sha1()
+    for track_id in ids:
+        frames = context.features[track_id]
+        digest.update(f"{track_id}:{frames.shape}".encode())
+        digest.update(np.ascontiguousarray(frames[:: max(1, len(frames) // 16)]).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def posterior_cache_path(config: LSTMConfig, context: FoldContext):
+    """Where the LSTM's frame posteriors are shared between tables.
+
+    ``<work>/<paper>/lstm_posteriors/<key>.npz``, the key hashing the model and training config,
+    the split, the seed, the epoch cap and a digest of the features, so that Tables 2 and 4 (run
+    with the same settings, seed and schemes) train each LSTM once.
+    """
+    split = context.split
+    ids = split.train + split.validation + split.test
+    key = hashlib.sha1(json.dumps({"config": asdict(config), "split": split.fingerprint(), "seed": context.seed,
+                                   "epochs": context.epochs, "features": _feature_digest(context, ids)},
+                                  sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return context.work_dir.parents[2] / "lstm_posteriors" / f"{key}.npz"
+
+
+def train_lstm_posteriors(config: LSTMConfig, context: FoldContext, log=print) -> tuple[dict, dict]:
+    """Frame posteriors of every track of the fold from a trained LSTM RNN (cached, see above).
+
+    Training: tracks of the training part in a seeded random order, dealt to ``num_streams``
+    streams, windows of ``bptt_length`` frames (truncated BPTT with state carried over), summed
+    frame cross-entropy, SGD with momentum under the newbob schedule on the held-out tracks.
+    Posteriors: the inference model over each whole track, state reset per track.
+
+    Returns:
+        ``({track_id: float32 (n_frames, n_classes)} for train, validation and test tracks,
+        details dict)``.
+    """
+    cache = posterior_cache_path(config, context)
+    if cache.exists():
+        try:
+            with np.load(cache, allow_pickle=False) as stored:
+                details = json.loads(str(stored["details"]))
+                ids = [str(i) for i in stored["ids"]]
+                lengths = stored["lengths"]
+                flat = stored["posteriors"]
+            parts = np.split(flat, np.cumsum(lengths)[:-1])
+            log(f"    reusing LSTM posteriors from {cache}")
+            return dict(zip(ids, parts)), {**details, "posteriors_reused_from": str(cache)}
+        except (OSError, ValueError, KeyError) as exc:
+            log(f"    {cache} unreadable ({exc}); training again")
+    split, n_classes = context.split, len(context.index.classes)
+    train_tracks = [context.features[i] for i in split.train]
+    standardize = FrameStandardizer.fit(train_tracks)
+    rng = np.random.default_rng(context.seed)
+    order = rng.permutation(len(split.train))
+    train_tracks = [standardize(train_tracks[k]) for k in order]
+    train_labels = context.labels(split.train)[order]
+    lengths = [len(t) for t in train_tracks]
+    index, reset = stream_layout(lengths, config.num_streams, config.bptt_length)
+    data = StreamBatches(np.concatenate(train_tracks), np.repeat(train_labels, lengths), index, reset)
+    del train_tracks
+    validation = [standardize(context.features[i]) for i in split.validation]
+    validation_labels = context.labels(split.validation)
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(context.seed)
+    training_model, inference_model = build_lstm(config, data.frames.shape[1], n_classes)
+    optimizer = _optimizer(config.schedule)
+    training_model.compile(optimizer=optimizer, loss=_summed_loss())
+    streams = streaming_layers(training_model)
+
+    def train_epoch(rate):
+        _start_epoch(optimizer, rate)
+        for layer in streams:
+            layer.reset_streams()
+        history = training_model.fit(data, epochs=1, shuffle=False, verbose=0)
+        return float(history.history["loss"][-1]) / (config.num_streams * config.bptt_length)
+
+    def validation_loss():
+        if not validation:
+            return float("nan")
+        return frame_cross_entropy(predict_tracks(inference_model, validation), validation_labels)
+
+    t0 = time.time()
+    history = newbob_train(train_epoch, validation_loss, training_model.get_weights, training_model.set_weights,
+                           config.schedule, context.epochs, log)
+    train_seconds = time.time() - t0
+    ids = list(split.train) + list(split.validation) + list(split.test)
+    posteriors = predict_tracks(inference_model, [standardize(context.features[i]) for i in ids])
+    details = {"training": history, "train_seconds": train_seconds,
+               "train_frames_per_second": int(sum(lengths)) * history["epochs_run"] / max(train_seconds, 1e-9),
+               "n_train_frames": int(sum(lengths)), "minibatches_per_epoch": int(len(index)),
+               "padding_share": float(1.0 - sum(lengths) / max(index.size, 1)),
+               "model_parameters": int(inference_model.count_params()), "model_config": asdict(config)}
+    payload = {"ids": np.array(ids), "lengths": np.array([len(p) for p in posteriors]),
+               "posteriors": np.concatenate(posteriors), "details": np.array(json.dumps(details))}
+    atomic_write_bytes(cache, lambda handle: np.savez(handle, **payload))
+    return dict(zip(ids, posteriors)), details
+
+
+# --------------------------------------------------------------------------------------------
+# Segment features (Sec. 2.3)
+
+
+def segment_statistics(posteriors: np.ndarray, k: float) -> np.ndarray:
+    """LSTM segment feature f_lstm of one track (paper eqs. 11-14).
+
+    Args:
+        posteriors: frame softmax ``(n_frames, n_classes)`` of the track.
+        k: threshold of eq. 14.
+
+    Returns:
+        float64 ``(4 * n_classes,)``: ``[max over frames, min, mean, share of frames with
+        probability > k]``, each per class (24 values for 6 genres).
+
+    Raises:
+        ValueError: no frame.
+    """
+    posteriors = np.asarray(posteriors, dtype=np.float64)
+    if posteriors.ndim != 2 or len(posteriors) == 0:
+        raise ValueError(f"need posteriors (n_frames >= 1, n_classes), got shape {posteriors.shape}")
+    return np.concatenate([posteriors.max(axis=0), posteriors.min(axis=0), posteriors.mean(axis=0),
+                           (posteriors > k).mean(axis=0)])
+
+
+def segment_features(frames: np.ndarray, posteriors: np.ndarray, k: float) -> dict:
+    """The three segment features of one track (paper eqs. 10-14).
+
+    Args:
+        frames: scattering frames ``(n_frames, dim)`` (the initial features, before normalisation).
+        posteriors: LSTM frame softmax ``(n_frames, n_classes)``.
+        k: threshold of f_lstm^k.
+
+    Returns:
+        ``{"sc": (dim,), "lstm": (4 * n_classes,), "fusion": (dim + 4 * n_classes,)}`` float64:
+        f_sc the mean frame (eq. 10), f_lstm (eqs. 11-14), f_fusion = [f_sc, f_lstm].
+    """
+    f_sc = np.asarray(frames, dtype=np.float64).mean(axis=0)
+    f_lstm = segment_statistics(posteriors, k)
+    return {"sc": f_sc, "lstm": f_lstm, "fusion": np.concatenate([f_sc, f_lstm])}
+
+
+def svm_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                 config: SegmentConfig) -> float:
+    """Accuracy (%) of a linear SVM (scikit-learn ``SVC(kernel="linear")``) on segment features."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    steps = [StandardScaler()] if config.standardize else []
+    classifier = make_pipeline(*steps, SVC(kernel="linear", C=config.svm_c))
+    classifier.fit(train_x, train_y)
+    return accuracy_percent(test_y, classifier.predict(test_x))
+
+
+# --------------------------------------------------------------------------------------------
+# Table rows
+
+
+def _subset_counts(context: FoldContext) -> dict:
+    from common.datasets.ismir2004 import subset_class_counts
+
+    return subset_class_counts(context.index)
+
+
+def run_dnn_fold(config: DNNConfig, context: FoldContext) -> FoldOutcome:
+    """Table 2, DNN row: train on frames, frame accuracy and majority-vote segment accuracy."""
+    test, details = train_dnn_posteriors(config, context)
+    labels = context.labels(context.split.test)
+    metrics = frame_and_segment_accuracy(test, labels, len(context.index.classes))
+    details["subset_class_counts"] = _subset_counts(context)
+    return FoldOutcome(metrics=metrics, details=details)
+
+
+def run_lstm_table2_fold(config: LSTMConfig, context: FoldContext) -> FoldOutcome:
+    """Table 2, LSTM row: frame and segment accuracy of the LSTM's frame posteriors."""
+    posteriors, details = train_lstm_posteriors(config, context)
+    split = context.split
+    metrics = frame_and_segment_accuracy([posteriors[i] for i in split.test], context.labels(split.test),
+                                         len(context.index.classes))
+    details["subset_class_counts"] = _subset_counts(context)
+    return FoldOutcome(metrics=metrics, details=details)
+
+
+def run_lstm_table4_fold(config: LSTMConfig, segment: SegmentConfig, context: FoldContext) -> FoldOutcome:
+    """Table 4, LSTM row: Seg acc (majority vote), LSeg acc (SVM on f_lstm), FSeg acc (SVM on f_fusion).
+
+    The SVMs are trained on the segment features of all training-subset tracks (the LSTM's
+    training and held-out tracks) and tested on the test subset, at ``segment.k`` for the table
+    and at every ``segment.k_grid`` value for Figure 3.
+    """
+    posteriors, details = train_lstm_posteriors(config, context)
+    split, n_classes = context.split, len(context.index.classes)
+    train_ids = list(split.train) + list(split.validation)
+    train_y, test_y = context.labels(train_ids), context.labels(split.test)
+    seg = frame_and_segment_accuracy([posteriors[i] for i in split.test], test_y, n_classes)
+
+    def features(ids, k, kind):
+        return np.stack([segment_features(context.features[i], posteriors[i], k)[kind] for i in ids])
+
+    curve = {"k": [], "lseg_accuracy": [], "fseg_accuracy": []}
+    for k in sorted(set(segment.k_grid) | {segment.k}):
+        curve["k"].append(float(k))
+        for kind, name in (("lstm", "lseg_accuracy"), ("fusion", "fseg_accuracy")):
+            curve[name].append(svm_accuracy(features(train_ids, k, kind), train_y,
+                                            features(split.test, k, kind), test_y, segment))
+    at_k = curve["k"].index(float(segment.k))
+    metrics = {"seg_accuracy": seg["segment_accuracy"], "lseg_accuracy": curve["lseg_accuracy"][at_k],
+               "fseg_accuracy": curve["fseg_accuracy"][at_k]}
+    details.update({"k_curve": curve, "frame_accuracy": seg["frame_accuracy"], "segment_config": asdict(segment),
+                    "n_svm_train_tracks": len(train_ids), "subset_class_counts": _subset_counts(context)})
+    return FoldOutcome(metrics=metrics, details=details)
+
+
+def prepare_frames(frames: np.ndarray, track) -> np.ndarray:
+    """Cached scattering frames ``(n_frames, dim)``, unchanged; a track without frames -> AudioError."""
+    if frames.ndim != 2 or len(frames) == 0:
+        raise AudioError(track.path, f"no scattering frame (features of shape {frames.shape})")
+    return frames
