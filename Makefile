@@ -21,7 +21,7 @@ FOLDS   ?=
 EPOCHS  ?=
 SCHEMES ?=
 RUN_OPTS = --results-dir $(RESULTS_DIR) --work-dir $(WORK_DIR) \
-           $(if $(FOLDS),--folds $(FOLDS)) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SCHEMES),--schemes $(SCHEMES))
+           $(if $(FOLDS),--folds $(FOLDS)) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SCHEMES),--schemes '$(SCHEMES)')
 RUN = $(PY) -m common.cli run
 
 .PHONY: help setup test test-fast bench all-results list download-gtzan clean-work \

@@ -103,8 +103,43 @@ class DirectionalScan(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="crnn_tf")
+class MultiDirectionalScan(keras.layers.Layer):
+    """Several scanners at once, step-aligned: the input of side-by-side recurrent blocks.
+
+    Args:
+        directions: scanner names (a non-empty subset of :data:`DIRECTIONS`, in output order).
+
+    Call arguments:
+        feature_map: tensor ``(B, H, W, C)``.
+
+    Returns:
+        tensor ``(B, H * W, D * C)`` with ``D = len(directions)``: step ``t`` holds, for every
+        scanner ``d`` in order, the ``C``-vector that scanner reads at its step ``t``
+        (``out[:, t, d*C:(d+1)*C] == DirectionalScan(directions[d])(map)[:, t]``).
+    """
+
+    def __init__(self, directions, **kwargs):
+        directions = tuple(directions)
+        if not directions or any(d not in _SCAN for d in directions):
+            raise ValueError(f"directions must be a non-empty subset of {DIRECTIONS}, got {directions}")
+        super().__init__(**kwargs)
+        self.directions = directions
+        self._scanners = [DirectionalScan(d) for d in directions]
+
+    def call(self, feature_map):
+        return ops.concatenate([scan(feature_map) for scan in self._scanners], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        return (batch, height * width, len(self.directions) * channels)
+
+    def get_config(self):
+        return {**super().get_config(), "directions": list(self.directions)}
+
+
+@keras.saving.register_keras_serializable(package="crnn_tf")
 class GridLSTMCell(keras.layers.Layer):
-    """One step of a 2-D Grid LSTM along a sequence: a time dimension and a depth dimension.
+    """One step of ``blocks`` independent 2-D Grid LSTM blocks along a sequence (time x depth).
 
     Kalchbrenner et al. 2015, Eq. (1)-(2): a grid block receives the hidden and memory vectors
     of both dimensions, concatenates the hidden vectors into ``H = [h_time, h_depth]`` and updates
@@ -118,62 +153,73 @@ class GridLSTMCell(keras.layers.Layer):
     Along the sequence, step ``t`` of layer ``l`` gets ``(h_time, m_time)`` from step ``t - 1`` of
     the same layer and ``(h_depth, m_depth)`` from layer ``l - 1`` at step ``t``. At the bottom,
     ``h_depth`` is the input projected to ``units`` (``x @ W_in``, Sec. 3.3 of the Grid LSTM
-    paper) and ``m_depth`` is zero. The cell's output is the top layer's ``h_depth'``.
+    paper) and ``m_depth`` is zero. A block's output is its top layer's ``h_depth'``.
+
+    ``blocks`` blocks with *separate* weights run side by side on separate slices of the input
+    (CRNN-TF: one block per scanner); computing them together (batched matrix products) is the
+    same as ``blocks`` separate layers, with one recurrent loop instead of ``blocks``.
 
     Args:
-        units: size of every hidden and memory vector (CRNN-TF: 32).
-        depth: number of stacked grid blocks along the depth dimension (CRNN-TF does not say; 1).
+        units: size of every hidden and memory vector of a block (CRNN-TF: 32).
+        depth: number of stacked grid layers along the depth dimension (CRNN-TF does not say; 1).
+        blocks: number of independent blocks.
         output_form: ``"grid"`` (Kalchbrenner Eq. (1), ``tanh(o * m)``) or ``"standard"``
             (``o * tanh(m)``, the form of ``tf.contrib.rnn.GridLSTMCell``).
         kernel_regularizer, bias_regularizer: applied to every kernel / bias (CRNN-TF: L2 1e-6).
 
     Call arguments:
-        inputs: ``(B, input_dim)``; states: ``[h_time_1, m_time_1, ..., h_time_L, m_time_L]``,
-        each ``(B, units)``.
+        inputs: ``(B, blocks * input_dim)`` (block ``k`` reads slice ``k``); states:
+        ``[h_time_1, m_time_1, ..., h_time_L, m_time_L]``, each ``(B, blocks * units)``.
 
     Returns:
-        ``(output (B, units), new_states)``.
+        ``(output (B, blocks * units), new_states)``; block ``k``'s output is slice ``k``.
 
-    Weights: ``input_kernel (input_dim, units)``; per layer ``l``: ``time_kernel_l, depth_kernel_l
-    (2 units, 4 units)`` and ``time_bias_l, depth_bias_l (4 units)`` in gate order i, f, g, o; the
-    forget-gate biases start at 1 (as Keras' LSTM ``unit_forget_bias``).
+    Weights (leading axis: block): ``input_kernel (blocks, input_dim, units)``; per layer ``l``:
+    ``time_kernel_l, depth_kernel_l (blocks, 2 units, 4 units)`` and ``time_bias_l, depth_bias_l
+    (blocks, 4 units)``, gate order i, f, g, o; forget-gate biases start at 1 (as Keras' LSTM
+    ``unit_forget_bias``).
     """
 
-    def __init__(self, units: int, depth: int = 1, output_form: str = "grid", kernel_regularizer=None,
-                 bias_regularizer=None, **kwargs):
+    def __init__(self, units: int, depth: int = 1, blocks: int = 1, output_form: str = "grid",
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
         if output_form not in ("grid", "standard"):
             raise ValueError(f"output_form must be 'grid' or 'standard', not {output_form!r}")
-        if units < 1 or depth < 1:
-            raise ValueError("units and depth must be positive")
+        if units < 1 or depth < 1 or blocks < 1:
+            raise ValueError("units, depth and blocks must be positive")
         super().__init__(**kwargs)
         self.units = units
         self.depth = depth
+        self.blocks = blocks
         self.output_form = output_form
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.state_size = [units] * (2 * depth)
-        self.output_size = units
+        self.state_size = [blocks * units] * (2 * depth)
+        self.output_size = blocks * units
 
     def build(self, input_shape):
-        units = self.units
+        units, blocks = self.units, self.blocks
+        if input_shape[-1] % blocks:
+            raise ValueError(f"input size {input_shape[-1]} is not a multiple of blocks={blocks}")
+        self.input_dim = input_shape[-1] // blocks
 
         def forget_bias(shape, dtype=None):
-            return ops.concatenate([ops.zeros((units,)), ops.ones((units,)), ops.zeros((2 * units,))])
+            one = ops.concatenate([ops.zeros((units,)), ops.ones((units,)), ops.zeros((2 * units,))])
+            return ops.tile(one[None], (blocks, 1))
 
-        self.input_kernel = self.add_weight(shape=(input_shape[-1], units), initializer="glorot_uniform",
+        self.input_kernel = self.add_weight(shape=(blocks, self.input_dim, units), initializer="glorot_uniform",
                                             regularizer=self.kernel_regularizer, name="input_kernel")
         self.time_kernels, self.depth_kernels, self.time_biases, self.depth_biases = [], [], [], []
         for layer in range(self.depth):
             for dim, kernels, biases in (("time", self.time_kernels, self.time_biases),
                                          ("depth", self.depth_kernels, self.depth_biases)):
-                kernels.append(self.add_weight(shape=(2 * units, 4 * units), initializer="glorot_uniform",
+                kernels.append(self.add_weight(shape=(blocks, 2 * units, 4 * units), initializer="glorot_uniform",
                                                regularizer=self.kernel_regularizer,
                                                name=f"{dim}_kernel_{layer}"))
-                biases.append(self.add_weight(shape=(4 * units,), initializer=forget_bias,
+                biases.append(self.add_weight(shape=(blocks, 4 * units), initializer=forget_bias,
                                               regularizer=self.bias_regularizer, name=f"{dim}_bias_{layer}"))
 
     def _lstm(self, hidden, memory, kernel, bias):
-        z = ops.matmul(hidden, kernel) + bias
+        z = ops.einsum("bki,kij->bkj", hidden, kernel) + bias
         i, f, g, o = ops.split(z, 4, axis=-1)
         memory = ops.sigmoid(f) * memory + ops.sigmoid(i) * ops.tanh(g)
         if self.output_form == "grid":
@@ -181,20 +227,23 @@ class GridLSTMCell(keras.layers.Layer):
         return ops.sigmoid(o) * ops.tanh(memory), memory
 
     def call(self, inputs, states, training=False):
-        h_depth = ops.matmul(inputs, self.input_kernel)
+        blocks, units = self.blocks, self.units
+        x = ops.reshape(inputs, (-1, blocks, self.input_dim))
+        h_depth = ops.einsum("bki,kij->bkj", x, self.input_kernel)
         m_depth = ops.zeros_like(h_depth)
         new_states = []
         for layer in range(self.depth):
-            h_time, m_time = states[2 * layer], states[2 * layer + 1]
+            h_time = ops.reshape(states[2 * layer], (-1, blocks, units))
+            m_time = ops.reshape(states[2 * layer + 1], (-1, blocks, units))
             grid_hidden = ops.concatenate([h_time, h_depth], axis=-1)
             h_time, m_time = self._lstm(grid_hidden, m_time, self.time_kernels[layer], self.time_biases[layer])
             h_depth, m_depth = self._lstm(grid_hidden, m_depth, self.depth_kernels[layer],
                                           self.depth_biases[layer])
-            new_states += [h_time, m_time]
-        return h_depth, new_states
+            new_states += [ops.reshape(h_time, (-1, blocks * units)), ops.reshape(m_time, (-1, blocks * units))]
+        return ops.reshape(h_depth, (-1, blocks * units)), new_states
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "depth": self.depth,
+        return {**super().get_config(), "units": self.units, "depth": self.depth, "blocks": self.blocks,
                 "output_form": self.output_form,
                 "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
                 "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer)}
@@ -202,32 +251,35 @@ class GridLSTMCell(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="crnn_tf")
 class GridLSTM(keras.layers.RNN):
-    """A 2-D Grid LSTM block over a sequence (a Keras RNN of :class:`GridLSTMCell`).
+    """``blocks`` side-by-side 2-D Grid LSTM blocks over a sequence (a Keras RNN of
+    :class:`GridLSTMCell`).
 
     Args:
-        units, depth, output_form, kernel_regularizer, bias_regularizer: see :class:`GridLSTMCell`.
+        units, depth, blocks, output_form, kernel_regularizer, bias_regularizer: see
+            :class:`GridLSTMCell`.
         return_sequences: return the output of every step instead of the last one.
 
     Call arguments:
-        sequence: ``(B, T, input_dim)``; ``mask``: optional bool ``(B, T)``.
+        sequence: ``(B, T, blocks * input_dim)``; ``mask``: optional bool ``(B, T)``.
 
     Returns:
-        ``(B, units)`` (the top layer's depth output after the last step), or ``(B, T, units)``.
+        ``(B, blocks * units)``: every block's top-layer depth output after the last step, blocks in
+        order; or ``(B, T, blocks * units)`` with ``return_sequences``.
     """
 
-    def __init__(self, units: int, depth: int = 1, output_form: str = "grid", kernel_regularizer=None,
-                 bias_regularizer=None, return_sequences: bool = False, **kwargs):
+    def __init__(self, units: int, depth: int = 1, blocks: int = 1, output_form: str = "grid",
+                 kernel_regularizer=None, bias_regularizer=None, return_sequences: bool = False, **kwargs):
         kwargs.pop("cell", None)
-        cell = GridLSTMCell(units, depth, output_form, kernel_regularizer, bias_regularizer,
+        cell = GridLSTMCell(units, depth, blocks, output_form, kernel_regularizer, bias_regularizer,
                             name="grid_lstm_cell")
         super().__init__(cell, return_sequences=return_sequences, **kwargs)
-        self._grid = {"units": units, "depth": depth, "output_form": output_form,
+        self._grid = {"units": units, "depth": depth, "blocks": blocks, "output_form": output_form,
                       "kernel_regularizer": keras.regularizers.serialize(cell.kernel_regularizer),
                       "bias_regularizer": keras.regularizers.serialize(cell.bias_regularizer)}
 
     @property
     def units(self) -> int:
-        """Hidden size."""
+        """Hidden size of one block."""
         return self.cell.units
 
     def get_config(self):

@@ -6,7 +6,7 @@ come from the shared ``common.fcn`` builder.
 Every builder returns an uncompiled model whose last layer is named ``"output"`` (softmax for
 ``task="genres"``, sigmoid for ``task="tags"``). CRNN-TF's layers are named by part so that the
 transfer modes of Table III can freeze them: ``cnn_*`` (convolutions, batch normalisation,
-pooling), ``scan_*`` and ``rnn_*`` (one per scanner), ``concat``, ``dropout``, ``output``.
+pooling), ``scan*`` and ``rnn_*`` (the recurrent blocks), ``dropout``, ``output``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import keras
 from keras import layers
 
 from papers.crnn_tf.config import CRNNConfig, CRNNTFConfig, EndToEndConfig, TimbreCNNConfig
-from papers.crnn_tf.layers import DIRECTIONS, DirectionalScan, GridLSTM
+from papers.crnn_tf.layers import DIRECTIONS, DirectionalScan, GridLSTM, MultiDirectionalScan
 
 TASKS = {"genres": "softmax", "tags": "sigmoid"}
 
@@ -72,22 +72,38 @@ def conv_block(x, filters: int, config: CRNNTFConfig, index: int):
     return layers.MaxPooling2D(config.pool, padding=config.pool_padding, name=f"cnn_pool{index}")(x)
 
 
-def recurrent_block(config: CRNNTFConfig, direction: str):
-    """The recurrent block of one scanner: Grid LSTM (paper) or GRU (authors' code), 32 units.
+def multi_directional_rnn(feature_map, config: CRNNTFConfig):
+    """Scanners + recurrent blocks + concatenation (Sec. III-C, III-D Eq. (1)).
+
+    - ``rnn="grid_lstm"`` (the paper): one Grid LSTM block of ``rnn_units`` per scanner, all
+      blocks with their own weights, run side by side in one layer ``rnn_grid_lstm``
+      (:class:`~papers.crnn_tf.layers.GridLSTM` with ``blocks = len(directions)``) over the
+      step-aligned sequences of ``scan`` (:class:`~papers.crnn_tf.layers.MultiDirectionalScan`);
+      its output is already the concatenation ``[y_Ar, y_Ac, ...]`` in scanner order.
+    - ``rnn="gru"`` (the authors' released code): layers ``scan_<d>`` -> ``rnn_<d>`` (GRU) per
+      scanner, concatenated by ``concat``.
+
+    Args:
+        feature_map: ``(B, H, W, C)`` CNN output.
+        config: scanners, block type and size, L2.
 
     Returns:
-        a Keras layer ``(B, T, C) -> (B, units)`` named ``rnn_<direction>``.
+        tensor ``(B, len(directions) * rnn_units)``.
 
     Raises:
         ValueError: unknown ``config.rnn``.
     """
     reg = _l2(config.l2)
     if config.rnn == "grid_lstm":
-        return GridLSTM(config.rnn_units, depth=config.grid_depth, output_form=config.grid_output_form,
-                        kernel_regularizer=reg, bias_regularizer=reg, name=f"rnn_{direction}")
+        sequences = MultiDirectionalScan(config.directions, name="scan")(feature_map)
+        return GridLSTM(config.rnn_units, depth=config.grid_depth, blocks=len(config.directions),
+                        output_form=config.grid_output_form, kernel_regularizer=reg, bias_regularizer=reg,
+                        name="rnn_grid_lstm")(sequences)
     if config.rnn == "gru":
-        return layers.GRU(config.rnn_units, kernel_regularizer=reg, recurrent_regularizer=reg,
-                          bias_regularizer=reg, name=f"rnn_{direction}")
+        outputs = [layers.GRU(config.rnn_units, kernel_regularizer=reg, recurrent_regularizer=reg,
+                              bias_regularizer=reg, name=f"rnn_{d}")(DirectionalScan(d, name=f"scan_{d}")(feature_map))
+                   for d in config.directions]
+        return outputs[0] if len(outputs) == 1 else layers.Concatenate(name="concat")(outputs)
     raise ValueError(f"CRNNTFConfig.rnn must be 'grid_lstm' or 'gru', not {config.rnn!r}")
 
 
@@ -112,9 +128,7 @@ def build_crnn_tf(n_outputs: int, task: str = "genres", config: CRNNTFConfig | N
     x = layers.Reshape((config.n_mels, config.n_frames, 1), name="cnn_add_channel")(spectrogram)
     for i, filters in enumerate(config.conv_filters, start=1):
         x = conv_block(x, filters, config, i)
-    outputs = [recurrent_block(config, d)(DirectionalScan(d, name=f"scan_{d}")(x)) for d in config.directions]
-    y = outputs[0] if len(outputs) == 1 else layers.Concatenate(name="concat")(outputs)
-    y = layers.Dropout(config.dropout, name="dropout")(y)
+    y = layers.Dropout(config.dropout, name="dropout")(multi_directional_rnn(x, config))
     reg = _l2(config.l2)
     probs = layers.Dense(n_outputs, activation=_activation(task), kernel_regularizer=reg, bias_regularizer=reg,
                          name="output")(y)
