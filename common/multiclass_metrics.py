@@ -8,7 +8,8 @@ scikit-learn.
 - ROC-AUC: :func:`sklearn.metrics.roc_auc_score` on the one-hot labels and the class
   probabilities, ``average="macro"``. A genre absent from the evaluated tracks has no ROC curve;
   it is left out of the average and reported in ``auc_genres_skipped``.
-- precision, recall, F1: of the arg-max predictions, per genre one-vs-rest, macro average over the
+- precision, recall, F1: of the predictions (the arg-max of the scores unless the classifier's own
+  decisions are given, e.g. an SVM's), per genre one-vs-rest, macro average over the
   genres present in the ground truth or the predictions (``labels=`` all genres, ``zero_division=0``:
   a genre never predicted has precision 0).
 - accuracy: the fraction of tracks whose arg-max genre is right (the paper's "(i.e., the fraction
@@ -23,12 +24,14 @@ import numpy as np
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc_auc_score
 
 
-def genre_metrics(y_true, probabilities) -> dict:
+def genre_metrics(y_true, probabilities, predictions=None) -> dict:
     """Macro one-vs-rest ROC-AUC, precision, recall, F1 and accuracy of a genre classifier.
 
     Args:
         y_true: int class indices ``(n_tracks,)`` in ``0..n_classes-1``.
-        probabilities: float ``(n_tracks, n_classes)`` (softmax outputs).
+        probabilities: float ``(n_tracks, n_classes)`` class scores (softmax outputs, or any score
+            that ranks tracks per class, e.g. one-vs-rest SVM decision values); used for ROC-AUC.
+        predictions: int ``(n_tracks,)`` predicted classes; None: the arg-max of ``probabilities``.
 
     Returns:
         ``{"AUC", "precision", "recall", "F1", "accuracy"}`` (floats in [0, 1]) and
@@ -51,7 +54,9 @@ def genre_metrics(y_true, probabilities) -> dict:
     if not scorable.any():
         raise ValueError("ROC-AUC is undefined: no genre has both positive and negative tracks")
     auc = roc_auc_score(one_hot[:, scorable], probabilities[:, scorable], average="macro")
-    predictions = probabilities.argmax(axis=1)
+    predictions = probabilities.argmax(axis=1) if predictions is None else np.asarray(predictions, dtype=np.int64)
+    if predictions.shape != y_true.shape:
+        raise ValueError(f"predictions {predictions.shape} do not match labels {y_true.shape}")
     present = np.union1d(np.unique(y_true), np.unique(predictions))
     precision, recall, f1, _ = precision_recall_fscore_support(
         y_true, predictions, labels=present, average="macro", zero_division=0)

@@ -228,7 +228,8 @@ class MFCCSVMConfig:
             96-band log-mel spectrogram the networks see (``librosa.feature.mfcc(S=...)``).
         deltas: with first and second derivatives (librosa ``delta``).
         C_grid: RBF-SVM regularisation values tried; the one with the best validation accuracy is
-            refit on training + validation tracks (choice: the paper does not say).
+            refit on training + validation tracks; ties go to the smaller C (choice: the paper does
+            not say).
     """
 
     n_mfcc: int = 20

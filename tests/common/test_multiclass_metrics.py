@@ -47,3 +47,15 @@ def test_bad_inputs():
         genre_metrics([0, 2], np.ones((2, 2)))
     with pytest.raises(ValueError, match="undefined"):
         genre_metrics([0, 0], np.ones((2, 2)))
+
+
+def test_given_decisions_drive_the_set_metrics_and_scores_drive_auc():
+    y = np.array([0, 1, 1, 2])
+    scores = np.array([[2.0, 0.1, 0.0], [0.0, 1.0, 0.5], [0.1, 0.2, 0.9], [0.0, 0.3, 2.0]])
+    decisions = np.array([0, 1, 1, 2])  # e.g. an SVM's one-vs-one vote, not the arg-max of its scores
+    out = genre_metrics(y, scores, decisions)
+    assert out["accuracy"] == 1.0 and out["F1"] == 1.0
+    assert out["AUC"] == pytest.approx(genre_metrics(y, scores)["AUC"])
+    assert genre_metrics(y, scores)["accuracy"] == pytest.approx(3 / 4)
+    with pytest.raises(ValueError, match="predictions"):
+        genre_metrics(y, scores, decisions[:3])
