@@ -44,6 +44,7 @@ def test_mfcc_statistics_are_120_values_of_the_right_kind():
     assert mfcc_statistics(log_mel, cfg.MFCCSVMConfig(deltas=False)).shape == (40,)
 
 
+@pytest.mark.filterwarnings("ignore:Skipping nested container")
 def test_source_weights_load_exactly_or_fail_clearly(tmp_path):
     config = cfg.CRNNTFConfig(n_mels=16, n_frames=48, conv_filters=(4, 6), rnn_units=4)
     trained = models.build_crnn_tf(5, "tags", config)
@@ -67,3 +68,36 @@ def test_weights_path_order(monkeypatch):
     monkeypatch.setenv("CRNN_TF_WEIGHTS", "/x/env.weights.h5")
     assert str(Settings().weights_path()) == "/x/env.weights.h5"
     assert str(Settings(weights="/y/arg.weights.h5").weights_path()) == "/y/arg.weights.h5"
+
+
+def test_own_features_skip_and_record_unusable_tracks(tmp_path):
+    from common.datasets import gtzan
+    from common.errors import DatasetError
+    from common.runner import FoldContext
+    from common.splits import Split
+    from common.waveform import WaveformConfig, WaveformExtractor, waveform_windows
+    from papers.crnn_tf.protocol import own_feature_parts
+    from tests.common.test_runner import tiny_gtzan
+
+    data = tiny_gtzan(tmp_path / "g", per_genre=2, seconds=0.5)
+    write_audio(data / "genres" / "rock" / "rock.00001.wav", 0.05, 8000)  # shorter than one window
+    index = gtzan.index(data)
+    ids = [t.track_id for t in index.tracks]
+    split = Split(0, train=tuple(i for i in ids if i.endswith("0")), validation=(),
+                  test=tuple(i for i in ids if i.endswith("1")))
+    context = FoldContext(index=index, features={}, split=split, seed=0, epochs=1, work_dir=tmp_path / "w",
+                          cache_dir=tmp_path / "cache")
+
+    def cut(signal, track):
+        return waveform_windows(signal, 1000, source=str(track.path))
+
+    parts, kept, skipped = own_feature_parts(context, WaveformExtractor(WaveformConfig(sample_rate=8000)), cut)
+    assert set(skipped) == {"rock.00001"} and "one window" in skipped["rock.00001"]
+    assert "rock.00001" not in kept["test"] and len(kept["test"]) == 9 and "validation" not in parts
+    assert parts["train"].chunks.shape == (10 * 4, 1000) and parts["test"].labels.shape == (9,)
+
+    def refuse(signal, track):
+        return waveform_windows(signal, 10 ** 6, source=str(track.path))
+
+    with pytest.raises(DatasetError, match="no usable train track"):
+        own_feature_parts(context, WaveformExtractor(WaveformConfig(sample_rate=8000)), refuse)

@@ -88,6 +88,7 @@ def test_missing_weights_stop_the_run_before_any_work(tmp_path, monkeypatch, cap
     assert code == 2 and "CRNN_TF_WEIGHTS" in err and "Traceback" not in err
 
 
+@pytest.mark.filterwarnings("ignore:Skipping nested container")
 def test_weights_of_another_architecture_are_refused(tmp_path):
     path, _ = pretrained_weights(tmp_path / "w.weights.h5", tiny_settings())
     settings = tiny_settings(weights=str(path), source_outputs=N_TAGS + 1)  # wrong head size
