@@ -21,7 +21,7 @@ FOLDS   ?=
 EPOCHS  ?=
 SCHEMES ?=
 RUN_OPTS = --results-dir $(RESULTS_DIR) --work-dir $(WORK_DIR) \
-           $(if $(FOLDS),--folds $(FOLDS)) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SCHEMES),--schemes $(SCHEMES))
+           $(if $(FOLDS),--folds $(FOLDS)) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SCHEMES),--schemes '$(SCHEMES)')
 RUN = $(PY) -m common.cli run
 
 .PHONY: help setup test test-fast bench all-results list download-gtzan clean-work \
@@ -102,3 +102,18 @@ lstm_segment-table2-ismir2004: setup
 
 lstm_segment-table4-ismir2004: setup
 	$(RUN) lstm_segment.table4_ismir2004 --data-dir $(ISMIR2004_DIR) $(RUN_OPTS)
+
+# --- CRNN-TF (Wang et al. 2018) -----------------------------------------------------------------
+# Table II: FMA medium (FMA_DIR holds fma_metadata/ and fma_medium/). Table III: GTZAN transfer,
+# starting from CRNN-TF weights trained on MTAT for Table I (CRNN_TF_WEIGHTS; the run stops at once
+# with a message when the file is missing). Table I (MTAT) and the Fig. 5 ablation are not built yet.
+CRNN_TF_WEIGHTS ?= $(WORK_DIR)/crnn_tf/table1_mtat/CRNN-TF/fold_00/best.weights.h5
+export CRNN_TF_WEIGHTS
+
+.PHONY: crnn_tf-table2-fma crnn_tf-table3-gtzan
+
+crnn_tf-table2-fma: setup
+	$(RUN) crnn_tf.table2_fma --data-dir $(FMA_DIR) $(RUN_OPTS)
+
+crnn_tf-table3-gtzan: setup
+	$(RUN) crnn_tf.table3_gtzan --data-dir $(GTZAN_DIR) $(RUN_OPTS)

@@ -73,6 +73,9 @@ class FoldContext:
         epochs: epoch cap for quick runs, or None for the scheme's own setting.
         work_dir: scratch folder of this (scheme, fold): checkpoints, TensorBoard logs.
         verbose: Keras verbosity.
+        cache_dir: root of the run's feature caches (``<work_dir>/cache``). A scheme whose input is
+            not the table's feature (e.g. raw audio beside a log-mel table) computes its own through
+            ``FeatureCache(cache_dir, its_extractor)``, so those too are computed once and reused.
     """
 
     index: DatasetIndex
@@ -82,6 +85,7 @@ class FoldContext:
     epochs: int | None
     work_dir: Path
     verbose: Any = "auto"
+    cache_dir: Path | None = None
 
     def tracks(self, ids) -> list[Track]:
         """Tracks for a list of ids, in that order."""
@@ -120,12 +124,16 @@ class Scheme:
         run_fold: ``FoldContext -> FoldOutcome``; None for a paper-only row (not implemented here).
         description: what it is (architecture / method), for the manifest.
         config: JSON-able settings; part of the fold fingerprint, so a change re-runs the folds.
+        preflight: zero-argument check run before the dataset is indexed when the scheme is
+            selected (e.g. that a pre-trained weights file exists); it raises
+            :class:`~common.errors.ConfigError` so that a run fails at once, not after hours.
     """
 
     name: str
     run_fold: Callable[[FoldContext], FoldOutcome] | None
     description: str = ""
     config: dict = field(default_factory=dict)
+    preflight: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -342,7 +350,8 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
 
     Raises:
         DatasetError: dataset missing, mis-laid or too small for the protocol.
-        ConfigError: unknown scheme name or a non-positive fold/epoch count.
+        ConfigError: unknown scheme name, a non-positive fold/epoch count, or a selected scheme's
+            ``preflight`` check failed.
     """
     started = time.time()
     trainable = {s.name: s for s in spec.trainable()}
@@ -360,6 +369,9 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
     manifest_path = out_dir / f"{spec.table_id}_manifest.json"
 
     _log(f"== {spec.paper} {spec.table_id}: {spec.title}")
+    for scheme in selected:
+        if scheme.preflight is not None:
+            scheme.preflight()
     index = spec.dataset.index(Path(data_dir))
     _log(f"  dataset {index.name} at {index.root}: {len(index.tracks)} tracks indexed, "
          f"{len(index.problems)} unusable files, {len(index.unexpected)} unexpected files")
@@ -416,7 +428,8 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
                          f"{len(split.validation)} validation / {len(split.test)} test tracks")
                     context = FoldContext(index=index, features=features, split=split, seed=fold_seed,
                                           epochs=epochs, work_dir=work / spec.paper / spec.table_id /
-                                          scheme.name / f"fold_{split.fold:02d}", verbose=verbose)
+                                          scheme.name / f"fold_{split.fold:02d}", verbose=verbose,
+                                          cache_dir=work / "cache")
                     t0 = time.time()
                     outcome = scheme.run_fold(context)
                     record = {"scheme": scheme.name, "fold": split.fold, "metrics": outcome.metrics,

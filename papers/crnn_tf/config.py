@@ -1,0 +1,241 @@
+"""CRNN-TF settings (Wang et al. 2018) and those of its baselines: the papers' values, and every
+choice they leave open.
+
+Each setting says where it comes from: ``paper`` (section / table) or ``choice`` with the reason.
+``papers/crnn_tf/README.md`` lists every choice and deviation in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.features import LogMelConfig
+from common.training import TrainingConfig
+from common.waveform import WaveformConfig
+from papers.crnn_tf.layers import DIRECTIONS
+
+# --- preprocessing (Sec. III-A, "as in [9]", Choi et al. 2017) -------------------------------------
+
+#: paper Sec. III-A: 12 kHz, 512-point FFT, hop 256, 96 mel bands, log amplitude.
+#: choice: Hann window (librosa's default, which Choi et al.'s code uses); mel power in dB,
+#: 10 log10(max(S, 1e-10)) without top_db clipping (Choi et al.'s code squares librosa's power mel
+#: and clips at 80 dB below the maximum: a factor 2 in scale and a floor, both absorbed by the batch
+#: normalisation after the first convolution).
+FEATURES = LogMelConfig(sample_rate=12000, n_fft=512, hop_length=256, window="hann", n_mels=96,
+                        fmin=0.0, fmax=None, power=2.0, log="db")
+
+#: paper Sec. III-A: "trim the audio signal of each song into 29 seconds".
+CLIP_SECONDS = 29.0
+
+#: 1 + 348000 // 256 = 1360 frames for 29 s at 12 kHz (centred STFT): the paper's 96 x 1360.
+CLIP_FRAMES = FEATURES.n_frames(int(CLIP_SECONDS * FEATURES.sample_rate))
+
+#: choice: the first 29 s are kept (MTAT clips last 29.1 s, FMA and GTZAN 30 s: the choice of
+#: window barely matters); a shorter clip is padded at the end with the spectrogram's floor
+#: (10 log10(1e-10) = -100 dB, what digital silence gives); a clip shorter than MIN_SECONDS is
+#: skipped (recorded in the manifest) rather than being mostly padding.
+PAD_DB = -100.0
+MIN_SECONDS = 10.0
+
+
+# --- CRNN-TF (Sec. III-B to III-D, Sec. IV, Sec. V-C) -------------------------------------------
+
+@dataclass(frozen=True)
+class CRNNTFConfig:
+    """CRNN-TF architecture.
+
+    Attributes:
+        n_mels, n_frames: input size (paper: 96 x 1360).
+        conv_filters: paper Sec. III-B: 64, 128, 128, 128.
+        kernel: paper: 3 x 3.
+        pool: paper: 2 x 4 (frequency x time) after every conv layer.
+        conv_padding: choice: ``"same"`` (the paper does not say; Choi et al.'s CRNN uses it).
+        pool_padding: choice: ``"same"``: it gives the paper's 6 x 6 x 128 map (96 -> 48 -> 24 ->
+            12 -> 6 bands; 1360 -> 340 -> 85 -> 22 -> 6 frames); ``"valid"`` pooling (Keras'
+            default) gives 6 x 5 (85 -> 21 -> 5).
+        activation: paper Sec. V-C: ELU, alpha 1.
+        batch_norm: paper Sec. V-C: after every conv layer (before the ELU, as in [9]'s code).
+        directions: the scanners fed to recurrent blocks (paper: all eight; Fig. 5: subsets).
+        rnn: ``"grid_lstm"`` (paper Sec. III-C) or ``"gru"`` (the authors' released code).
+        rnn_units: paper: 32 per block.
+        grid_depth: choice: 1 grid block along depth (the paper gives no depth).
+        grid_output_form: choice: ``"grid"`` = Kalchbrenner et al.'s Eq. (1) (see layers.py).
+        dropout: paper Sec. IV: 0.5 on the concatenated 256-vector.
+        l2: paper Sec. V-C: lambda_1 = lambda_2 = lambda_3 = 1e-6 on CNN, RNN and output weights and
+            biases.
+    """
+
+    n_mels: int = 96
+    n_frames: int = CLIP_FRAMES
+    conv_filters: tuple = (64, 128, 128, 128)
+    kernel: tuple = (3, 3)
+    pool: tuple = (2, 4)
+    conv_padding: str = "same"
+    pool_padding: str = "same"
+    activation: str = "elu"
+    batch_norm: bool = True
+    directions: tuple = DIRECTIONS
+    rnn: str = "grid_lstm"
+    rnn_units: int = 32
+    grid_depth: int = 1
+    grid_output_form: str = "grid"
+    dropout: float = 0.5
+    l2: float = 1e-6
+
+
+#: paper Sec. V-C: Adam (defaults), learning rate 0.001 decayed by 0.9 each epoch, batch 32.
+#: choice: at most 100 epochs, early stopping with patience 10 on the validation loss and the best
+#: validation checkpoint kept (the paper gives no epoch count; after 50 epochs the decayed learning
+#: rate is 5e-6, so later epochs change little). Model selection uses the validation split only.
+TRAINING = TrainingConfig(optimizer="adam", learning_rate=0.001, batch_size=32, epochs=100, patience=10,
+                          lr_decay_per_epoch=0.9)
+
+#: Fig. 5: the subsets of scanners compared on MTAT (X_r, X_c, X_rc for X in A-D; ABCD_r, ABCD_c;
+#: all eight).
+FIG5_SUBSETS = {
+    **{d: (d,) for d in DIRECTIONS},
+    **{f"{v}rc": (f"{v}r", f"{v}c") for v in "ABCD"},
+    "ABCDr": ("Ar", "Br", "Cr", "Dr"),
+    "ABCDc": ("Ac", "Bc", "Cc", "Dc"),
+    "ABCDrc": DIRECTIONS,
+}
+
+
+# --- baselines (Sec. V-B) -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CRNNConfig:
+    """CRNN of Choi, Fazekas, Sandler & Cho (ICASSP 2017), as in their released Keras code
+    (``music_tagger_crnn.py``, the ~0.4 M-parameter configuration).
+
+    Attributes:
+        n_mels, n_frames: input (the same log-mel as CRNN-TF: the paper's preprocessing is [9]'s).
+        pad_to: the released code zero-pads the time axis to 1440 frames so that the pools give a
+            1 x 15 map (1366 + 2 x 37); with 1360 frames we pad 40 per side to the same 1440.
+        input_batch_norm: the code's ``bn_0_freq`` input batch normalisation, per mel band.
+        conv_filters, pools: code: 64, 128, 128, 128 filters of 3 x 3 ('same'), max-pools (2,2),
+            (3,3), (4,4), (4,4); BN + ELU after every conv; dropout 0.1 after every pool.
+        gru_units: code: two stacked GRUs of 32 units, the second returning its last output.
+        dropout: code: 0.3 before the output layer.
+        l2: 0: the released code does not regularise the weights (and the CRNN-TF paper says
+            unspecified settings were left to Keras' defaults, i.e. none).
+    """
+
+    n_mels: int = 96
+    n_frames: int = CLIP_FRAMES
+    pad_to: int = 1440
+    input_batch_norm: bool = True
+    conv_filters: tuple = (64, 128, 128, 128)
+    pools: tuple = ((2, 2), (3, 3), (4, 4), (4, 4))
+    conv_dropout: float = 0.1
+    gru_units: tuple = (32, 32)
+    dropout: float = 0.3
+    l2: float = 0.0
+
+
+#: Timbre CNN input: the "Dieleman setup" of Pons et al.'s released code (EUSIPCO2017,
+#: spectrograms.py): 16 kHz, 512-point FFT, hop 256, 128 mel bands; log compression log(1 + C x)
+#: ("logC"), which equals log(x + 1/C) + log C -- the constant is removed by the element-wise
+#: standardisation that follows (code: "elementWise" normalisation). choice: C = 10,000 (the value
+#: Dieleman & Schrauwen use; the code's patches.py is not in the archive we could read).
+TIMBRE_FEATURES = LogMelConfig(sample_rate=16000, n_fft=512, hop_length=256, window="hann", n_mels=128,
+                               fmin=0.0, fmax=None, power=2.0, log="log", log_offset=1e-4)
+
+
+@dataclass(frozen=True)
+class TimbreCNNConfig:
+    """Timbre CNN of Pons, Slizovskaia, Gong, Gómez & Serra (EUSIPCO 2017), music auto-tagging
+    model ("proposed" in their released ``build_architecture.py``).
+
+    Attributes:
+        n_mels: input bands (code: 128).
+        patch_frames: code: patches of 187 frames (3 s at 16 kHz, hop 256).
+        filters: ``(time_extent, frequency_extent, n_filters)`` of the first layer's parallel
+            branches: time extents 1, 3, 5, 7 x frequency extents 100, 75, 25 bands (the paper's
+            "{100, 75, 25}" x "{1, 3, 5, 7}"); counts 10/6/3/3, 15/10/5/5, 15/10/5/5 (code, x width).
+            Every branch is max-pooled by 4 in time and over its whole frequency range.
+        width: multiplier of every filter count (code: ``proposed`` 1, ``proposed2`` 2,
+            ``proposed4`` 4). choice: 1 (the paper's model; which width gave the AUC the CRNN-TF
+            paper quotes is not stated).
+        conv2_filters, conv2_time: second layer: 32 x width filters spanning 8 frames and all
+            first-layer channels, then max-pool 4 in time (code).
+        dense_units: 100 ELU units, dropout 0.5 before it and before the output (code).
+        l2: code: weight decay 1e-5 on all parameters (train.py).
+    """
+
+    n_mels: int = 128
+    patch_frames: int = 187
+    filters: tuple = ((1, 100, 10), (3, 100, 6), (5, 100, 3), (7, 100, 3),
+                      (1, 75, 15), (3, 75, 10), (5, 75, 5), (7, 75, 5),
+                      (1, 25, 15), (3, 25, 10), (5, 25, 5), (7, 25, 5))
+    width: int = 1
+    conv2_filters: int = 32
+    conv2_time: int = 8
+    pool_time: int = 4
+    dense_units: int = 100
+    dropout: float = 0.5
+    l2: float = 1e-5
+
+
+#: End-to-end input: raw audio at 16 kHz (MTAT's own rate, Dieleman & Schrauwen Sec. 3), first 29 s.
+END_TO_END_AUDIO = WaveformConfig(sample_rate=16000, max_seconds=CLIP_SECONDS, min_seconds=MIN_SECONDS)
+
+
+@dataclass(frozen=True)
+class EndToEndConfig:
+    """End-to-end raw-audio model of Dieleman & Schrauwen (ICASSP 2014), its best raw-audio setting.
+
+    Attributes:
+        window_samples: input windows of 3 s at 16 kHz (the setup Pons et al.'s code calls the
+            "Dieleman setup": 187 frames of 256 samples); a clip is scored by averaging its windows.
+        frontend_filters, frontend_length, frontend_stride: the strided convolution replacing the
+            spectrogram: filter length = stride = 256 samples (the paper's best raw-audio setting).
+            choice: 128 filters, as many as the 128 mel bands of the spectrogram setting it replaces
+            (we could not check the paper's number here).
+        conv_filters, conv_length, pool: two conv layers of 32 filters of length 8, each followed by
+            max-pooling 4 (paper).
+        dense_units: 100 hidden units before the output (paper).
+        activation: ReLU (paper: rectified linear units).
+        l2: choice: 0 (not stated).
+    """
+
+    window_samples: int = 48000
+    frontend_filters: int = 128
+    frontend_length: int = 256
+    frontend_stride: int = 256
+    conv_filters: int = 32
+    conv_length: int = 8
+    pool: int = 4
+    dense_units: int = 100
+    activation: str = "relu"
+    l2: float = 0.0
+
+
+#: Baselines and CRNN-TF share the training protocol (choice: the CRNN-TF paper trains its own
+#: implementations of all methods and says unspecified settings were left to Keras; one protocol
+#: keeps the comparison about the architectures).
+BASELINE_TRAINING = TRAINING
+
+
+# --- MFCC + SVM (Table III, [16] Choi et al. 2017, "Transfer learning for music classification") --
+
+@dataclass(frozen=True)
+class MFCCSVMConfig:
+    """MFCC + SVM baseline.
+
+    Attributes:
+        n_mfcc: 20 MFCCs (choice following [16]'s baseline), computed as the DCT of the same
+            96-band log-mel spectrogram the networks see (``librosa.feature.mfcc(S=...)``).
+        deltas: with first and second derivatives (librosa ``delta``).
+        C_grid: RBF-SVM regularisation values tried; the one with the best validation accuracy is
+            refit on training + validation tracks; ties go to the smaller C (choice: the paper does
+            not say).
+    """
+
+    n_mfcc: int = 20
+    deltas: bool = True
+    C_grid: tuple = (0.1, 1.0, 10.0, 100.0)
+
+
+#: Split seed of Table III's cross-validation (choice) and base seed of initialisation and shuffling.
+SEED = 2018

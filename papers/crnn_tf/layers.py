@@ -1,0 +1,292 @@
+"""CRNN-TF's own layers: the eight-direction scanner (Sec. III-C, Fig. 3) and a 2-D Grid LSTM
+(Kalchbrenner, Danihelka & Graves 2015, "Grid Long Short-Term Memory", Sec. 2-3).
+
+Orientation of a feature map ``(B, H, W, C)``: rows ``H`` are mel-frequency (row 0 is the lowest
+band, the first row of the array), columns ``W`` are time (column 0 is the earliest frame). The
+scanner names follow Fig. 3, with the vertices of the *array*: A = top-left (row 0, column 0),
+B = top-right, C = bottom-left, D = bottom-right; ``r`` = row-wise, ``c`` = column-wise:
+
+============  ==========  ==============  ===========
+scanner       E (rows)    F (columns)     G
+============  ==========  ==============  ===========
+``Ar``        top-down    left-to-right   row-wise
+``Ac``        top-down    left-to-right   column-wise
+``Br``        top-down    right-to-left   row-wise
+``Bc``        top-down    right-to-left   column-wise
+``Cr``        bottom-up   left-to-right   row-wise
+``Cc``        bottom-up   left-to-right   column-wise
+``Dr``        bottom-up   right-to-left   row-wise
+``Dc``        bottom-up   right-to-left   column-wise
+============  ==========  ==============  ===========
+
+(Sec. III-C: "A_r ... (E=top-down, F=left-to-right, G=row-wise)" and "C_c ... (E=bottom-up,
+F=left-to-right, G=column-wise)"; B and D follow.) A row-wise scan reads a whole row in its F
+direction, then the next row in its E direction (a raster scan, not a zig-zag); a column-wise scan
+reads a whole column in its E direction, then the next column in its F direction. On a spectrogram
+*image* high frequencies are usually drawn at the top; then A/C and B/D swap names. All eight
+together are the same either way; only the naming of single scanners in the Fig. 5 ablation
+depends on it.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+#: The eight scanners in the order of CRNN-TF Eq. (1).
+DIRECTIONS = ("Ar", "Ac", "Br", "Bc", "Cr", "Cc", "Dr", "Dc")
+
+#: scanner -> (bottom_up, right_to_left, column_wise)
+_SCAN = {"Ar": (False, False, False), "Ac": (False, False, True),
+         "Br": (False, True, False), "Bc": (False, True, True),
+         "Cr": (True, False, False), "Cc": (True, False, True),
+         "Dr": (True, True, False), "Dc": (True, True, True)}
+
+
+def scan_order(direction: str, height: int, width: int) -> list[tuple[int, int]]:
+    """The (row, column) positions a scanner visits, in order (a plain-Python reference).
+
+    Raises:
+        ValueError: unknown scanner name.
+    """
+    if direction not in _SCAN:
+        raise ValueError(f"unknown scanner {direction!r}; use one of {DIRECTIONS}")
+    bottom_up, right_to_left, column_wise = _SCAN[direction]
+    rows = list(range(height))[::-1] if bottom_up else list(range(height))
+    cols = list(range(width))[::-1] if right_to_left else list(range(width))
+    if column_wise:
+        return [(r, c) for c in cols for r in rows]
+    return [(r, c) for r in rows for c in cols]
+
+
+@keras.saving.register_keras_serializable(package="crnn_tf")
+class DirectionalScan(keras.layers.Layer):
+    """Turn a feature map into the sequence one scanner reads (CRNN-TF Sec. III-C, Fig. 3).
+
+    Args:
+        direction: one of :data:`DIRECTIONS`.
+
+    Call arguments:
+        feature_map: tensor ``(B, H, W, C)`` (H frequency rows, W time columns).
+
+    Returns:
+        tensor ``(B, H * W, C)``: the map's ``C``-vectors in the scanner's order
+        (:func:`scan_order`).
+
+    Raises:
+        ValueError: unknown direction.
+    """
+
+    def __init__(self, direction: str, **kwargs):
+        if direction not in _SCAN:
+            raise ValueError(f"unknown scanner {direction!r}; use one of {DIRECTIONS}")
+        super().__init__(**kwargs)
+        self.direction = direction
+
+    def call(self, feature_map):
+        bottom_up, right_to_left, column_wise = _SCAN[self.direction]
+        x = feature_map
+        if bottom_up:
+            x = ops.flip(x, axis=1)
+        if right_to_left:
+            x = ops.flip(x, axis=2)
+        if column_wise:
+            x = ops.transpose(x, (0, 2, 1, 3))
+        return ops.reshape(x, (-1, x.shape[1] * x.shape[2], x.shape[3]))
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        return (batch, height * width, channels)
+
+    def get_config(self):
+        return {**super().get_config(), "direction": self.direction}
+
+
+@keras.saving.register_keras_serializable(package="crnn_tf")
+class MultiDirectionalScan(keras.layers.Layer):
+    """Several scanners at once, step-aligned: the input of side-by-side recurrent blocks.
+
+    Args:
+        directions: scanner names (a non-empty subset of :data:`DIRECTIONS`, in output order).
+
+    Call arguments:
+        feature_map: tensor ``(B, H, W, C)``.
+
+    Returns:
+        tensor ``(B, H * W, D * C)`` with ``D = len(directions)``: step ``t`` holds, for every
+        scanner ``d`` in order, the ``C``-vector that scanner reads at its step ``t``
+        (``out[:, t, d*C:(d+1)*C] == DirectionalScan(directions[d])(map)[:, t]``).
+    """
+
+    def __init__(self, directions, **kwargs):
+        directions = tuple(directions)
+        if not directions or any(d not in _SCAN for d in directions):
+            raise ValueError(f"directions must be a non-empty subset of {DIRECTIONS}, got {directions}")
+        super().__init__(**kwargs)
+        self.directions = directions
+        self._scanners = [DirectionalScan(d) for d in directions]
+
+    def call(self, feature_map):
+        return ops.concatenate([scan(feature_map) for scan in self._scanners], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        return (batch, height * width, len(self.directions) * channels)
+
+    def get_config(self):
+        return {**super().get_config(), "directions": list(self.directions)}
+
+
+@keras.saving.register_keras_serializable(package="crnn_tf")
+class GridLSTMCell(keras.layers.Layer):
+    """One step of ``blocks`` independent 2-D Grid LSTM blocks along a sequence (time x depth).
+
+    Kalchbrenner et al. 2015, Eq. (1)-(2): a grid block receives the hidden and memory vectors
+    of both dimensions, concatenates the hidden vectors into ``H = [h_time, h_depth]`` and updates
+    each dimension with its own LSTM transform (own weights) of ``H``::
+
+        [i, f, g, o] = H @ W_d + b_d                         (d = time or depth)
+        m_d' = sigmoid(f) * m_d + sigmoid(i) * tanh(g)
+        h_d' = tanh(sigmoid(o) * m_d')                        (output_form="grid", Eq. (1))
+        h_d' = sigmoid(o) * tanh(m_d')                        (output_form="standard")
+
+    Along the sequence, step ``t`` of layer ``l`` gets ``(h_time, m_time)`` from step ``t - 1`` of
+    the same layer and ``(h_depth, m_depth)`` from layer ``l - 1`` at step ``t``. At the bottom,
+    ``h_depth`` is the input projected to ``units`` (``x @ W_in``, Sec. 3.3 of the Grid LSTM
+    paper) and ``m_depth`` is zero. A block's output is its top layer's ``h_depth'``.
+
+    ``blocks`` blocks with *separate* weights run side by side on separate slices of the input
+    (CRNN-TF: one block per scanner); computing them together (batched matrix products) is the
+    same as ``blocks`` separate layers, with one recurrent loop instead of ``blocks``.
+
+    Args:
+        units: size of every hidden and memory vector of a block (CRNN-TF: 32).
+        depth: number of stacked grid layers along the depth dimension (CRNN-TF does not say; 1).
+        blocks: number of independent blocks.
+        output_form: ``"grid"`` (Kalchbrenner Eq. (1), ``tanh(o * m)``) or ``"standard"``
+            (``o * tanh(m)``, the form of ``tf.contrib.rnn.GridLSTMCell``).
+        kernel_regularizer, bias_regularizer: applied to every kernel / bias (CRNN-TF: L2 1e-6).
+
+    Call arguments:
+        inputs: ``(B, blocks * input_dim)`` (block ``k`` reads slice ``k``); states:
+        ``[h_time_1, m_time_1, ..., h_time_L, m_time_L]``, each ``(B, blocks * units)``.
+
+    Returns:
+        ``(output (B, blocks * units), new_states)``; block ``k``'s output is slice ``k``.
+
+    Weights (leading axis: block): ``input_kernel (blocks, input_dim, units)``; per layer ``l``:
+    ``time_kernel_l, depth_kernel_l (blocks, 2 units, 4 units)`` and ``time_bias_l, depth_bias_l
+    (blocks, 4 units)``, gate order i, f, g, o; forget-gate biases start at 1 (as Keras' LSTM
+    ``unit_forget_bias``).
+    """
+
+    def __init__(self, units: int, depth: int = 1, blocks: int = 1, output_form: str = "grid",
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+        if output_form not in ("grid", "standard"):
+            raise ValueError(f"output_form must be 'grid' or 'standard', not {output_form!r}")
+        if units < 1 or depth < 1 or blocks < 1:
+            raise ValueError("units, depth and blocks must be positive")
+        super().__init__(**kwargs)
+        self.units = units
+        self.depth = depth
+        self.blocks = blocks
+        self.output_form = output_form
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.state_size = [blocks * units] * (2 * depth)
+        self.output_size = blocks * units
+
+    def build(self, input_shape):
+        units, blocks = self.units, self.blocks
+        if input_shape[-1] % blocks:
+            raise ValueError(f"input size {input_shape[-1]} is not a multiple of blocks={blocks}")
+        self.input_dim = input_shape[-1] // blocks
+
+        def forget_bias(shape, dtype=None):
+            one = ops.concatenate([ops.zeros((units,)), ops.ones((units,)), ops.zeros((2 * units,))])
+            return ops.tile(one[None], (blocks, 1))
+
+        self.input_kernel = self.add_weight(shape=(blocks, self.input_dim, units), initializer="glorot_uniform",
+                                            regularizer=self.kernel_regularizer, name="input_kernel")
+        self.time_kernels, self.depth_kernels, self.time_biases, self.depth_biases = [], [], [], []
+        for layer in range(self.depth):
+            for dim, kernels, biases in (("time", self.time_kernels, self.time_biases),
+                                         ("depth", self.depth_kernels, self.depth_biases)):
+                kernels.append(self.add_weight(shape=(blocks, 2 * units, 4 * units), initializer="glorot_uniform",
+                                               regularizer=self.kernel_regularizer,
+                                               name=f"{dim}_kernel_{layer}"))
+                biases.append(self.add_weight(shape=(blocks, 4 * units), initializer=forget_bias,
+                                              regularizer=self.bias_regularizer, name=f"{dim}_bias_{layer}"))
+
+    def _lstm(self, hidden, memory, kernel, bias):
+        z = ops.einsum("bki,kij->bkj", hidden, kernel) + bias
+        i, f, g, o = ops.split(z, 4, axis=-1)
+        memory = ops.sigmoid(f) * memory + ops.sigmoid(i) * ops.tanh(g)
+        if self.output_form == "grid":
+            return ops.tanh(ops.sigmoid(o) * memory), memory
+        return ops.sigmoid(o) * ops.tanh(memory), memory
+
+    def call(self, inputs, states, training=False):
+        blocks, units = self.blocks, self.units
+        x = ops.reshape(inputs, (-1, blocks, self.input_dim))
+        h_depth = ops.einsum("bki,kij->bkj", x, self.input_kernel)
+        m_depth = ops.zeros_like(h_depth)
+        new_states = []
+        for layer in range(self.depth):
+            h_time = ops.reshape(states[2 * layer], (-1, blocks, units))
+            m_time = ops.reshape(states[2 * layer + 1], (-1, blocks, units))
+            grid_hidden = ops.concatenate([h_time, h_depth], axis=-1)
+            h_time, m_time = self._lstm(grid_hidden, m_time, self.time_kernels[layer], self.time_biases[layer])
+            h_depth, m_depth = self._lstm(grid_hidden, m_depth, self.depth_kernels[layer],
+                                          self.depth_biases[layer])
+            new_states += [ops.reshape(h_time, (-1, blocks * units)), ops.reshape(m_time, (-1, blocks * units))]
+        return ops.reshape(h_depth, (-1, blocks * units)), new_states
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "depth": self.depth, "blocks": self.blocks,
+                "output_form": self.output_form,
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer)}
+
+
+@keras.saving.register_keras_serializable(package="crnn_tf")
+class GridLSTM(keras.layers.RNN):
+    """``blocks`` side-by-side 2-D Grid LSTM blocks over a sequence (a Keras RNN of
+    :class:`GridLSTMCell`).
+
+    Args:
+        units, depth, blocks, output_form, kernel_regularizer, bias_regularizer: see
+            :class:`GridLSTMCell`.
+        return_sequences: return the output of every step instead of the last one.
+
+    Call arguments:
+        sequence: ``(B, T, blocks * input_dim)``; ``mask``: optional bool ``(B, T)``.
+
+    Returns:
+        ``(B, blocks * units)``: every block's top-layer depth output after the last step, blocks in
+        order; or ``(B, T, blocks * units)`` with ``return_sequences``.
+    """
+
+    def __init__(self, units: int, depth: int = 1, blocks: int = 1, output_form: str = "grid",
+                 kernel_regularizer=None, bias_regularizer=None, return_sequences: bool = False, **kwargs):
+        kwargs.pop("cell", None)
+        cell = GridLSTMCell(units, depth, blocks, output_form, kernel_regularizer, bias_regularizer,
+                            name="grid_lstm_cell")
+        super().__init__(cell, return_sequences=return_sequences, **kwargs)
+        self._grid = {"units": units, "depth": depth, "blocks": blocks, "output_form": output_form,
+                      "kernel_regularizer": keras.regularizers.serialize(cell.kernel_regularizer),
+                      "bias_regularizer": keras.regularizers.serialize(cell.bias_regularizer)}
+
+    @property
+    def units(self) -> int:
+        """Hidden size of one block."""
+        return self.cell.units
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("cell", None)
+        return {**config, **self._grid}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

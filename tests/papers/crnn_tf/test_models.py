@@ -1,0 +1,115 @@
+"""Output shapes of CRNN-TF and the baselines; the CNN map size; L2; transfer helpers."""
+
+from dataclasses import replace
+
+import keras
+import numpy as np
+import pytest
+
+from papers.crnn_tf import models
+from papers.crnn_tf.config import (CLIP_FRAMES, FEATURES, FIG5_SUBSETS, CRNNConfig, CRNNTFConfig,
+                                   EndToEndConfig, TimbreCNNConfig)
+from papers.crnn_tf.layers import DIRECTIONS, GridLSTM
+
+SMALL = CRNNTFConfig(n_mels=16, n_frames=64, conv_filters=(4, 6), rnn_units=5)
+
+
+def test_paper_input_is_96_by_1360_for_29_seconds():
+    assert (FEATURES.n_mels, CLIP_FRAMES) == (96, 1360)
+    assert (FEATURES.sample_rate, FEATURES.n_fft, FEATURES.hop_length) == (12000, 512, 256)
+
+
+def test_paper_cnn_map_is_6_by_6_by_128_with_same_pooling():
+    model = models.build_crnn_tf(50, "tags")
+    assert tuple(model.get_layer("cnn_pool4").output.shape[1:]) == (6, 6, 128)
+    assert models.cnn_map_shape(CRNNTFConfig()) == (6, 6, 128)
+    assert models.cnn_map_shape(CRNNTFConfig(pool_padding="valid")) == (6, 5, 128)
+    rnn = model.get_layer("rnn_grid_lstm")
+    assert isinstance(rnn, GridLSTM) and rnn.cell.blocks == 8 and rnn.units == 32
+    assert model.get_layer("scan").directions == DIRECTIONS
+    assert model.get_layer("dropout").output.shape[-1] == 8 * 32
+    assert model.get_layer("output").activation.__name__ == "sigmoid"
+    assert model.get_layer("dropout").rate == 0.5
+    assert model.get_layer("cnn_act1").activation.__name__ == "elu"
+
+
+@pytest.mark.parametrize("rnn", ["grid_lstm", "gru"])
+def test_crnn_tf_maps_spectrograms_to_class_probabilities(rnn):
+    model = models.build_crnn_tf(7, "genres", replace(SMALL, rnn=rnn))
+    probs = model.predict(np.random.default_rng(0).standard_normal((3, 16, 64)).astype("float32"), verbose=0)
+    assert probs.shape == (3, 7)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    if rnn == "gru":
+        assert all(isinstance(model.get_layer(f"rnn_{d}"), keras.layers.GRU) for d in DIRECTIONS)
+        assert model.get_layer("concat").output.shape[-1] == 8 * 5
+    else:
+        assert model.get_layer("rnn_grid_lstm").output.shape[-1] == 8 * 5
+
+
+def test_direction_subsets_for_fig5():
+    assert len(FIG5_SUBSETS) == 15 and FIG5_SUBSETS["ABCDrc"] == DIRECTIONS
+    model = models.build_crnn_tf(3, "tags", replace(SMALL, directions=FIG5_SUBSETS["Arc"]))
+    assert model.get_layer("rnn_grid_lstm").output.shape[-1] == 2 * 5
+    gru = models.build_crnn_tf(3, "tags", replace(SMALL, directions=FIG5_SUBSETS["Arc"], rnn="gru"))
+    assert gru.get_layer("concat").output.shape[-1] == 2 * 5
+    single = models.build_crnn_tf(3, "tags", replace(SMALL, directions=("Dc",)))
+    assert single.get_layer("output").input.shape[-1] == 5
+    with pytest.raises(ValueError):
+        models.build_crnn_tf(3, "tags", replace(SMALL, directions=()))
+    with pytest.raises(ValueError):
+        models.build_crnn_tf(3, "moods", SMALL)
+
+
+def test_l2_reaches_cnn_rnn_and_output_weights():
+    model = models.build_crnn_tf(3, "genres", replace(SMALL, directions=("Ar",)))
+    model(np.zeros((1, 16, 64), "float32"))
+    # conv kernels + biases (2 layers), grid LSTM: input kernel, 2 kernels, 2 biases; output kernel + bias
+    assert len(model.losses) == 4 + 5 + 2
+    assert len(models.build_crnn_tf(3, "genres", replace(SMALL, l2=0.0)).losses) == 0
+
+
+def test_paper_sized_baselines_have_the_published_shapes():
+    crnn = models.build_crnn(50, "tags")
+    assert tuple(crnn.get_layer("to_sequence").output.shape[1:]) == (15, 128)  # Choi et al.: 1 x 15 map
+    assert 390_000 < crnn.count_params() < 400_000                           # the ~0.4 M CRNN
+    timbre = models.build_timbre_cnn(50, "tags")
+    assert tuple(timbre.get_layer("concat").output.shape[1:]) == (46, 1, 92)
+    assert tuple(timbre.get_layer("pool2").output.shape[1:]) == (9, 1, 32)
+    e2e = models.build_end_to_end(50, "tags")
+    assert tuple(e2e.get_layer("strided_conv").output.shape[1:]) == (187, 128)
+    assert tuple(e2e.get_layer("pool2").output.shape[1:]) == (9, 32)
+
+
+@pytest.mark.parametrize("builder,config,shape", [
+    (models.build_crnn, CRNNConfig(n_mels=16, n_frames=48, pad_to=0, conv_filters=(4, 4), pools=((2, 2), (2, 2)),
+                                   gru_units=(3, 3)), (16, 48)),
+    (models.build_timbre_cnn, TimbreCNNConfig(n_mels=20, patch_frames=24, filters=((1, 16, 2), (3, 5, 2)),
+                                              conv2_time=2, pool_time=2, dense_units=6), (20, 24)),
+    (models.build_end_to_end, EndToEndConfig(window_samples=2048, frontend_filters=8, frontend_length=16,
+                                             frontend_stride=16, conv_length=4, dense_units=6), (2048,)),
+])
+def test_baselines_map_inputs_to_probabilities(builder, config, shape):
+    model = builder(5, "genres", config)
+    probs = model.predict(np.random.default_rng(1).standard_normal((2, *shape)).astype("float32"), verbose=0)
+    assert probs.shape == (2, 5)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert model.layers[-1].name == "output"
+
+
+def test_transfer_copies_all_but_the_output_and_freezes_by_part():
+    source = models.build_crnn_tf(6, "tags", SMALL)
+    target = models.build_crnn_tf(3, "genres", SMALL)
+    copied = models.transfer_weights(source, target)
+    assert "output" not in copied and "cnn_conv1" in copied and "rnn_grid_lstm" in copied and "cnn_bn2" in copied
+    for name in copied:
+        for a, b in zip(source.get_layer(name).get_weights(), target.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    frozen = models.freeze(target, ("cnn_",))
+    assert set(frozen) >= {"cnn_conv1", "cnn_bn1", "cnn_conv2"} and not any(n.startswith("rnn_") for n in frozen)
+    trainable = {w.path.split("/")[0] for w in target.trainable_weights}
+    assert not any(n.startswith("cnn_") for n in trainable) and "output" in trainable
+    with pytest.raises(ValueError, match="not the same architecture"):
+        models.transfer_weights(models.build_crnn(3, "genres", CRNNConfig(n_mels=16, n_frames=48, pad_to=0,
+                                                                          conv_filters=(4, 4),
+                                                                          pools=((2, 2), (2, 2)),
+                                                                          gru_units=(3, 3))), target)
