@@ -153,7 +153,7 @@ def table2_schemes(settings: Settings) -> tuple:
 def table2_fma(settings: Settings = Settings()) -> TableSpec:
     """Table II: genre classification on FMA medium (16 genres), the dataset's own split."""
     return TableSpec(
-        paper="crnn_tf", table_id="table2_fma", make_name="crnn_tf-table2-fma", title="Table II: FMA medium genre classification",
+        paper="crnn_tf", table_id="table2_fma", title="Table II: FMA medium genre classification",
         dataset=FMA, extractor=partial(_extractor, settings),
         prepare=partial(prepare_clip, frames=settings.clip_frames),
         protocol=PredefinedSplit(train=("training",), validation=("validation",), test=("test",)),
@@ -196,7 +196,7 @@ def table3_gtzan(settings: Settings = Settings()) -> TableSpec:
     the epoch to keep). The transfer rows need ``CRNN_TF_WEIGHTS`` (checked before any work).
     """
     return TableSpec(
-        paper="crnn_tf", table_id="table3_gtzan", make_name="crnn_tf-table3-gtzan", title="Table III: GTZAN transfer accuracy",
+        paper="crnn_tf", table_id="table3_gtzan", title="Table III: GTZAN transfer accuracy",
         dataset=GTZAN, extractor=partial(_extractor, settings),
         prepare=partial(prepare_clip, frames=settings.clip_frames),
         protocol=CrossValidation(n_folds=settings.gtzan_folds, validation_fraction=settings.gtzan_validation_fraction,
