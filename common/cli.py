@@ -54,10 +54,10 @@ def _table(name: str):
     return tables[name]()
 
 
-def _run(spec, data_dir, args) -> None:
+def _run(spec, data_dir, args, schemes: list[str] | None = None) -> None:
     from common.runner import run_table
 
-    schemes = [s for s in (args.schemes or "").split(",") if s] or None
+    schemes = schemes or [s for s in (args.schemes or "").split(",") if s] or None
     frame = run_table(spec, data_dir, results_dir=args.results_dir, work_dir=args.work_dir, folds=args.folds,
                       epochs=args.epochs, schemes=schemes, seed=args.seed, verbose=args.keras_verbose,
                       progress=not args.no_progress)
@@ -65,6 +65,32 @@ def _run(spec, data_dir, args) -> None:
 
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(frame.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+
+
+def _schemes_ready(spec, name: str, args) -> list[str] | None:
+    """For ``all-results``: the selected schemes whose preflight check passes (None: all of them).
+
+    A scheme that cannot start (e.g. Table III's transfer rows without the Table I weights) is
+    reported and left out, so that the table's other rows still run.
+    """
+    selected = [s for s in (args.schemes or "").split(",") if s]
+    ready, blocked = [], {}
+    for scheme in spec.trainable():
+        if selected and scheme.name not in selected:
+            continue
+        try:
+            if scheme.preflight is not None:
+                scheme.preflight()
+            ready.append(scheme.name)
+        except ReproError as exc:
+            blocked[scheme.name] = str(exc).splitlines()[0]
+    for scheme, reason in blocked.items():
+        print(f"-- {name}: scheme {scheme!r} skipped: {reason}", flush=True)
+    if not blocked:
+        return selected or None
+    if not ready:
+        raise ReproError(f"no scheme of {name} can start (see above)")
+    return ready
 
 
 def _set_acceleration_environment(args) -> None:
@@ -128,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"(set {spec.dataset.dir_variable}; {spec.dataset.how_to_get})", flush=True)
                     continue
                 try:
-                    _run(spec, data_dir, args)
+                    _run(spec, data_dir, args, _schemes_ready(spec, name, args))
                 except ReproError as exc:
                     print(f"-- {name} failed: {exc}", file=sys.stderr, flush=True)
                     failed.append(name)

@@ -1,18 +1,22 @@
 """Fully convolutional tagging network (FCN) of Choi, Fazekas & Sandler (ISMIR 2016), in Keras.
 
-FCN-5 (Choi et al. 2016, Table 2; also MsE-CNN Fig. 1): a log-amplitude mel-spectrogram
+FCN-5 (Choi et al. 2016, Table 1; also MsE-CNN Fig. 1): a log-amplitude mel-spectrogram
 ``96 x 1366`` goes through five blocks ``3x3 conv ('same') -> batch norm -> ELU -> max-pool``
 with 128, 256, 512, 1024 and 2048 filters and pools (2,4), (2,4), (2,4), (3,5), (4,4), which
-leave a ``1 x 1 x 2048`` map; a sigmoid layer gives the probabilities of the 50 tags.
+leave a ``1 x 1 x 2048`` map; a sigmoid layer gives the probabilities of the 50 tags. FCN-4 (the
+same paper's MagnaTagATune model, the FCN baseline of CRNN-TF) has four blocks of 128, 384, 768 and
+2048 filters with pools (2,4), (4,5), (3,8), (4,8).
 
 The pieces are separate so that other models reuse them:
 
 - :func:`input_frontend`: ``(B, n_mels, n_frames)`` -> ``(B, n_mels, n_frames, 1)`` and the
   input normalisation;
-- :func:`conv_block`: one ``conv -> BN -> activation -> max-pool`` block (any filters, kernel,
-  pool), e.g. the four 64/128/128/128-filter blocks of the CRNN of Choi et al. 2017;
+- :func:`conv_block`: one ``conv -> BN -> activation -> max-pool [-> dropout]`` block (any
+  filters, kernel, pool, paddings, weight regulariser), e.g. the four 64/128/128/128-filter blocks
+  of the CRNN of Choi et al. 2017 and of CRNN-TF;
 - :func:`conv_stack`: a sequence of blocks described by :class:`FCNConfig`;
-- :func:`tagging_head`: flatten and a sigmoid layer kept in float32 (mixed precision).
+- :func:`tagging_head`: flatten and a sigmoid (tags) or softmax (genres) layer kept in float32
+  (mixed precision).
 
 Input normalisation is a choice: Choi's released Keras code (music-auto_tagging-keras,
 ``music_tagger_cnn.py``) starts with a batch-normalisation layer named ``bn_0_freq``; we apply
@@ -33,6 +37,14 @@ from common.errors import ConfigError
 FCN5_FILTERS = (128, 256, 512, 1024, 2048)
 FCN5_POOLS = ((2, 4), (2, 4), (2, 4), (3, 5), (4, 4))
 
+#: FCN-4 filter counts and pool sizes (Choi et al. 2016, Table 1: 96 x 1366 -> 48 x 341 -> 12 x 68
+#: -> 4 x 8 -> 1 x 1).
+FCN4_FILTERS = (128, 384, 768, 2048)
+FCN4_POOLS = ((2, 4), (4, 5), (3, 8), (4, 8))
+
+#: Output activations of :func:`tagging_head`: multi-label tags or single-label classes.
+OUTPUT_ACTIVATIONS = ("sigmoid", "softmax")
+
 
 @dataclass(frozen=True)
 class FCNConfig:
@@ -47,6 +59,8 @@ class FCNConfig:
         activation: Keras activation after batch norm (``"elu"`` in Choi et al. 2016).
         input_batchnorm: batch-normalise the input per mel band (see the module docstring).
         dropout: dropout rate before the sigmoid layer (0: none; Choi et al. 2016 use none).
+        block_dropout: dropout rate after every max-pool (0: none; the CRNN-TF paper, Sec. V-E,
+            describes its FCN baseline with 0.5 after every max-pooling layer).
     """
 
     n_mels: int = 96
@@ -57,6 +71,7 @@ class FCNConfig:
     activation: str = "elu"
     input_batchnorm: bool = True
     dropout: float = 0.0
+    block_dropout: float = 0.0
 
     def __post_init__(self):
         if len(self.filters) != len(self.pools) or not self.filters:
@@ -97,8 +112,10 @@ def input_frontend(spectrogram, config: FCNConfig):
 
 
 def conv_block(x, filters: int, pool: tuple[int, int], *, kernel_size=(3, 3), activation: str = "elu",
-               name: str = "block"):
-    """One FCN block: ``conv ('same', with bias, as Choi's code) -> batch norm -> activation -> max-pool``.
+               name: str = "block", conv_padding: str = "same", pool_padding: str = "valid",
+               batch_norm: bool = True, regularizer=None, dropout: float = 0.0):
+    """One FCN block: ``conv (with bias, as Choi's code) -> batch norm -> activation -> max-pool
+    [-> dropout]``.
 
     Args:
         x: tensor ``(B, H, W, C)``.
@@ -106,15 +123,27 @@ def conv_block(x, filters: int, pool: tuple[int, int], *, kernel_size=(3, 3), ac
         pool: max-pool size and stride ``(freq, time)``.
         kernel_size: conv kernel.
         activation: Keras activation name.
-        name: prefix of the layer names (``<name>_conv``, ``_bn``, ``_act``, ``_pool``).
+        name: prefix of the layer names (``<name>_conv``, ``_bn``, ``_act``, ``_pool``, ``_dropout``).
+        conv_padding: ``"same"`` (Choi et al.) or ``"valid"``.
+        pool_padding: ``"valid"`` (Keras' default: a partial window at the edge is dropped) or
+            ``"same"`` (it is pooled too: ``ceil(H / pool)``).
+        batch_norm: batch normalisation after the convolution.
+        regularizer: Keras regulariser of the conv kernel and bias (None: none).
+        dropout: dropout rate after the pool (0: no dropout layer).
 
     Returns:
-        tensor ``(B, H // pool[0], W // pool[1], filters)``.
+        tensor ``(B, H', W', filters)``: ``H' = H // pool[0]`` with 'valid' pooling,
+        ``ceil(H / pool[0])`` with 'same' (and likewise ``W'``), for 'same' convolutions.
     """
-    y = layers.Conv2D(filters, kernel_size, padding="same", name=f"{name}_conv")(x)
-    y = layers.BatchNormalization(name=f"{name}_bn")(y)
+    y = layers.Conv2D(filters, kernel_size, padding=conv_padding, kernel_regularizer=regularizer,
+                      bias_regularizer=regularizer, name=f"{name}_conv")(x)
+    if batch_norm:
+        y = layers.BatchNormalization(name=f"{name}_bn")(y)
     y = layers.Activation(activation, name=f"{name}_act")(y)
-    return layers.MaxPooling2D(pool, name=f"{name}_pool")(y)
+    y = layers.MaxPooling2D(pool, padding=pool_padding, name=f"{name}_pool")(y)
+    if dropout > 0:
+        y = layers.Dropout(dropout, name=f"{name}_dropout")(y)
+    return y
 
 
 def conv_stack(x, config: FCNConfig, name: str = "block"):
@@ -130,44 +159,52 @@ def conv_stack(x, config: FCNConfig, name: str = "block"):
     """
     for i, (filters, pool) in enumerate(zip(config.filters, config.pools), start=1):
         x = conv_block(x, filters, pool, kernel_size=config.kernel_size, activation=config.activation,
-                       name=f"{name}{i}")
+                       name=f"{name}{i}", dropout=config.block_dropout)
     return x
 
 
-def tagging_head(x, n_tags: int, dropout: float = 0.0):
-    """Flatten, optional dropout, and a sigmoid layer over the tags (computed in float32).
+def tagging_head(x, n_tags: int, dropout: float = 0.0, activation: str = "sigmoid"):
+    """Flatten, optional dropout, and the output layer (computed in float32).
 
     Args:
         x: tensor ``(B, H, W, C)`` (FCN-5: ``(B, 1, 1, 2048)``).
-        n_tags: number of tags.
+        n_tags: number of tags (or classes).
         dropout: dropout rate (0: none).
+        activation: ``"sigmoid"`` (multi-label tags) or ``"softmax"`` (one class per clip).
 
     Returns:
-        float32 tensor ``(B, n_tags)`` of tag probabilities.
+        float32 tensor ``(B, n_tags)`` of tag (class) probabilities, from the layer named ``"tags"``.
+
+    Raises:
+        ValueError: unknown activation.
     """
+    if activation not in OUTPUT_ACTIVATIONS:
+        raise ValueError(f"output activation must be one of {OUTPUT_ACTIVATIONS}, not {activation!r}")
     x = layers.Flatten(name="flatten")(x)
     if dropout > 0:
         x = layers.Dropout(dropout, name="dropout")(x)
-    return layers.Dense(n_tags, activation="sigmoid", dtype="float32", name="tags")(x)
+    return layers.Dense(n_tags, activation=activation, dtype="float32", name="tags")(x)
 
 
-def build_fcn(n_tags: int = 50, config: FCNConfig | None = None, name: str = "FCN") -> keras.Model:
+def build_fcn(n_tags: int = 50, config: FCNConfig | None = None, name: str = "FCN",
+              activation: str = "sigmoid") -> keras.Model:
     """Build an FCN tagger (default: FCN-5 of Choi et al. 2016) as an uncompiled Keras model.
 
     Args:
-        n_tags: number of tags of the sigmoid output (50 on MagnaTagATune).
+        n_tags: number of outputs (50 tags on MagnaTagATune; genres with ``activation="softmax"``).
         config: network shape (default :class:`FCNConfig`, i.e. FCN-5 on 96 x 1366 inputs).
         name: model name.
+        activation: output activation, ``"sigmoid"`` (tags) or ``"softmax"`` (genres).
 
     Returns:
-        model mapping float32 ``(B, n_mels, n_frames)`` to tag probabilities float32 ``(B, n_tags)``.
+        model mapping float32 ``(B, n_mels, n_frames)`` to probabilities float32 ``(B, n_tags)``.
         FCN-5 on 96 x 1366 with 50 tags has 25 191 346 parameters (:func:`fcn_parameter_count`).
     """
     config = config or FCNConfig()
     spectrogram = keras.Input((config.n_mels, config.n_frames), name="melgram")
     x = input_frontend(spectrogram, config)
     x = conv_stack(x, config)
-    probabilities = tagging_head(x, n_tags, config.dropout)
+    probabilities = tagging_head(x, n_tags, config.dropout, activation)
     return keras.Model(spectrogram, probabilities, name=name.replace("-", ""))
 
 

@@ -157,3 +157,44 @@ class ClipFeatureStore:
         atomic_write_text(folder / "meta.json", json.dumps({"fingerprint": fingerprint, "shape": list(shape),
                                                             "dtype": dtype, "n_clips": len(ids)}))
         return cls.open(folder)
+
+
+#: The parts of a fold, in the order stores are built.
+SPLIT_PARTS = ("train", "validation", "test")
+
+
+def table_store_root(work_dir: str | os.PathLike) -> Path:
+    """Folder of a table's feature stores, ``<work>/<paper>/<table>/feature_store``.
+
+    Args:
+        work_dir: a fold's scratch folder as the runner lays it out,
+            ``<work>/<paper>/<table>/<scheme>/fold_<k>`` (``FoldContext.work_dir``).
+
+    Returns:
+        the folder shared by every scheme and fold of the table.
+    """
+    return Path(work_dir).parents[1] / "feature_store"
+
+
+def split_feature_stores(split, features, root: str | os.PathLike, dtype: str = "float16") -> dict:
+    """Memory-mapped stores of a fold's train / validation / test features (one per non-empty part).
+
+    A part's store is reused while its clips and their contents are unchanged (a single
+    predefined split: built once for every scheme), and rebuilt otherwise (cross-validation: each
+    fold's parts differ).
+
+    Args:
+        split: a :class:`common.splits.Split` (``train``, ``validation``, ``test`` id lists).
+        features: ``{clip_id: array}`` of fixed-shape features (``FoldContext.features``).
+        root: folder holding one store folder per part (e.g. :func:`table_store_root`).
+        dtype: storage dtype, ``"float16"`` or ``"float32"``.
+
+    Returns:
+        ``{part: ClipFeatureStore}`` for the parts with clips; rows in the split's id order.
+
+    Raises:
+        ValueError: as :meth:`ClipFeatureStore.build`.
+    """
+    root = Path(root)
+    return {part: ClipFeatureStore.build(root / part, ids, features.__getitem__, dtype=dtype)
+            for part in SPLIT_PARTS if (ids := getattr(split, part))}

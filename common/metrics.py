@@ -131,3 +131,32 @@ def macro_pr_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
     from sklearn.metrics import average_precision_score
 
     return _macro_tag_auc(y_true, y_score, average_precision_score, "macro_pr_auc")
+
+
+def per_tag_roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
+    """ROC-AUC of every tag on its own (CRNN-TF Sec. V-D1 "for AUC, we also reported a score for
+    each tag", Fig. 6).
+
+    Args:
+        y_true: binary targets ``(n_clips, n_tags)``.
+        y_score: scores, float ``(n_clips, n_tags)``.
+
+    Returns:
+        float64 ``(n_tags,)``; NaN for a tag without both positive and negative clips
+        (:func:`evaluable_tags`). The mean of the finite entries is :func:`macro_roc_auc`.
+
+    Raises:
+        ValueError: shapes differ or are empty, or scores are not finite.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=np.float64)
+    if y_true.ndim != 2 or y_true.shape != y_score.shape or y_true.shape[0] == 0:
+        raise ValueError(f"per_tag_roc_auc: need equal non-empty (n_clips, n_tags) arrays, got {y_true.shape} "
+                         f"and {y_score.shape}")
+    if not np.all(np.isfinite(y_score)):
+        raise ValueError("per_tag_roc_auc: scores hold NaN or infinite values")
+    out = np.full(y_true.shape[1], np.nan)
+    for tag in np.flatnonzero(evaluable_tags(y_true)):
+        out[tag] = roc_auc_score((y_true[:, tag] > 0.5).astype(np.int64), y_score[:, tag])
+    return out

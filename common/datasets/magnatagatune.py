@@ -61,6 +61,11 @@ SUBSET_OF_FOLDER = {**{f: "train" for f in "0123456789ab"}, "c": "validation",
 #: Official download (City, University of London); the archive is split in three zip parts.
 BASE_URLS = ("https://mirg.city.ac.uk/datasets/magnatagatune/",
              "http://mi.soi.city.ac.uk/datasets/magnatagatune/")
+#: How to obtain the dataset (for "not found" messages).
+HOW_TO_GET = ("MagnaTagATune mp3.zip.001-003 + annotations_final.csv from "
+              "https://mirg.city.ac.uk/codeapps/the-magnatagatune-dataset "
+              "(python -m common.cli download magnatagatune --dest DIR)")
+
 DOWNLOAD_FILES = ("mp3.zip.001", "mp3.zip.002", "mp3.zip.003", ANNOTATIONS_FILE, CLIP_INFO_FILE)
 
 LAYOUT = (f"  <MTAT_DIR>/{ANNOTATIONS_FILE}   (tab-separated: \"clip_id\", 188 tag columns, \"mp3_path\")\n"

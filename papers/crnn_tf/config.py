@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.fcn import FCN4_FILTERS, FCN4_POOLS, FCNConfig
 from common.features import LogMelConfig
 from common.training import TrainingConfig
 from common.waveform import WaveformConfig
@@ -102,6 +103,15 @@ FIG5_SUBSETS = {
 
 
 # --- baselines (Sec. V-B) -----------------------------------------------------------------------
+
+#: FCN baseline [10] (Choi, Fazekas & Sandler 2016), their MagnaTagATune model FCN-4 (Table 1 of
+#: [10]: 128, 384, 768, 2048 filters of 3 x 3, max-pools (2,4) (4,5) (3,8) (4,8) -> 1 x 1 x 2048; the
+#: AUC the CRNN-TF paper quotes, 0.894, is FCN-4's in [10]), on the same 96 x 1360 log-mel as
+#: CRNN-TF (time 1360 -> 340 -> 68 -> 8 -> 1). paper Sec. V-E: "dropout of 0.5 is added after every
+#: max-pooling layer" (block_dropout). choice: input batch normalisation per mel band (the
+#: ``bn_0_freq`` layer of [10]'s released code), no weight penalty (none in [10]).
+FCN = FCNConfig(n_mels=96, n_frames=CLIP_FRAMES, filters=FCN4_FILTERS, pools=FCN4_POOLS, kernel_size=(3, 3),
+                activation="elu", input_batchnorm=True, dropout=0.0, block_dropout=0.5)
 
 @dataclass(frozen=True)
 class CRNNConfig:

@@ -1,10 +1,10 @@
-"""Keras builders: CRNN-TF (Wang et al. 2018, Sec. III, Fig. 2) and the baselines of Sec. V-B
-that need no FCN: CRNN (Choi et al. 2017), Timbre CNN (Pons et al. 2017) and End-to-end
-(Dieleman & Schrauwen 2014). The FCN baseline (Choi et al. 2016) is not built here yet: it will
-come from the shared ``common.fcn`` builder.
+"""Keras builders: CRNN-TF (Wang et al. 2018, Sec. III, Fig. 2) and the baselines of Sec. V-B:
+FCN (Choi et al. 2016, the shared :mod:`common.fcn` builder), CRNN (Choi et al. 2017), Timbre CNN
+(Pons et al. 2017) and End-to-end (Dieleman & Schrauwen 2014).
 
 Every builder returns an uncompiled model whose last layer is named ``"output"`` (softmax for
-``task="genres"``, sigmoid for ``task="tags"``). CRNN-TF's layers are named by part so that the
+``task="genres"``, sigmoid for ``task="tags"``; the FCN's is ``"tags"``, as in
+:mod:`common.fcn`). CRNN-TF's layers are named by part so that the
 transfer modes of Table III can freeze them: ``cnn_*`` (convolutions, batch normalisation,
 pooling), ``scan*`` and ``rnn_*`` (the recurrent blocks), ``dropout``, ``output``.
 """
@@ -16,7 +16,8 @@ import math
 import keras
 from keras import layers
 
-from papers.crnn_tf.config import CRNNConfig, CRNNTFConfig, EndToEndConfig, TimbreCNNConfig
+from common.fcn import FCNConfig, build_fcn, conv_block
+from papers.crnn_tf.config import FCN, CRNNConfig, CRNNTFConfig, EndToEndConfig, TimbreCNNConfig
 from papers.crnn_tf.layers import DIRECTIONS, DirectionalScan, GridLSTM, MultiDirectionalScan
 
 TASKS = {"genres": "softmax", "tags": "sigmoid"}
@@ -50,26 +51,25 @@ def cnn_map_shape(config: CRNNTFConfig) -> tuple[int, int, int]:
     return bands, frames, config.conv_filters[-1]
 
 
-def conv_block(x, filters: int, config: CRNNTFConfig, index: int):
-    """Conv 3 x 3 -> batch norm -> ELU -> max-pool 2 x 4 (CRNN-TF Sec. III-B, V-C).
+def cnn(spectrogram, config: CRNNTFConfig):
+    """CRNN-TF's CNN (Sec. III-B, V-C): 4 x (conv 3 x 3 -> batch norm -> ELU -> max-pool 2 x 4).
+
+    Each layer is the shared FCN block :func:`common.fcn.conv_block` with CRNN-TF's paddings and
+    L2 penalty; layers are named ``cnn_block<i>_conv``, ``_bn``, ``_act``, ``_pool``.
 
     Args:
-        x: tensor ``(B, bands, frames, channels)``.
-        filters: output channels.
-        config: kernel, pool, paddings, activation, L2.
-        index: 1-based layer number, used in the layer names ``cnn_conv<i>`` etc.
+        spectrogram: tensor ``(B, n_mels, n_frames)`` (log-mel, dB).
+        config: filters, kernel, pool, paddings, activation, L2.
 
     Returns:
-        tensor ``(B, bands', frames', filters)`` (see :func:`cnn_map_shape`).
+        tensor ``(B, bands, frames, conv_filters[-1])`` (see :func:`cnn_map_shape`).
     """
-    # TODO(lead): replace with common.fcn block once merged
-    reg = _l2(config.l2)
-    x = layers.Conv2D(filters, config.kernel, padding=config.conv_padding, kernel_regularizer=reg,
-                      bias_regularizer=reg, name=f"cnn_conv{index}")(x)
-    if config.batch_norm:
-        x = layers.BatchNormalization(name=f"cnn_bn{index}")(x)
-    x = layers.Activation(config.activation, name=f"cnn_act{index}")(x)
-    return layers.MaxPooling2D(config.pool, padding=config.pool_padding, name=f"cnn_pool{index}")(x)
+    x = layers.Reshape((config.n_mels, config.n_frames, 1), name="cnn_add_channel")(spectrogram)
+    for i, filters in enumerate(config.conv_filters, start=1):
+        x = conv_block(x, filters, config.pool, kernel_size=config.kernel, activation=config.activation,
+                       name=f"cnn_block{i}", conv_padding=config.conv_padding, pool_padding=config.pool_padding,
+                       batch_norm=config.batch_norm, regularizer=_l2(config.l2))
+    return x
 
 
 def multi_directional_rnn(feature_map, config: CRNNTFConfig):
@@ -125,14 +125,29 @@ def build_crnn_tf(n_outputs: int, task: str = "genres", config: CRNNTFConfig | N
     if not config.directions or any(d not in DIRECTIONS for d in config.directions):
         raise ValueError(f"directions must be a non-empty subset of {DIRECTIONS}, got {config.directions}")
     spectrogram = keras.Input((config.n_mels, config.n_frames), name="log_mel")
-    x = layers.Reshape((config.n_mels, config.n_frames, 1), name="cnn_add_channel")(spectrogram)
-    for i, filters in enumerate(config.conv_filters, start=1):
-        x = conv_block(x, filters, config, i)
-    y = layers.Dropout(config.dropout, name="dropout")(multi_directional_rnn(x, config))
+    y = layers.Dropout(config.dropout, name="dropout")(multi_directional_rnn(cnn(spectrogram, config), config))
     reg = _l2(config.l2)
     probs = layers.Dense(n_outputs, activation=_activation(task), kernel_regularizer=reg, bias_regularizer=reg,
                          name="output")(y)
     return keras.Model(spectrogram, probs, name="CRNN_TF")
+
+
+def build_fcn_baseline(n_outputs: int, task: str = "genres", config: FCNConfig | None = None) -> keras.Model:
+    """FCN baseline (Choi et al. 2016, FCN-4 by default; CRNN-TF Sec. V-B) from :func:`common.fcn.build_fcn`.
+
+    Args:
+        n_outputs: genres or tags.
+        task: ``"genres"`` (softmax) or ``"tags"`` (sigmoid).
+        config: network shape (default :data:`papers.crnn_tf.config.FCN`: FCN-4 on 96 x 1360, dropout
+            0.5 after every max-pool).
+
+    Returns:
+        model: float32 log-mel ``(B, n_mels, n_frames)`` (dB) -> probabilities ``(B, n_outputs)``.
+
+    Raises:
+        ValueError: unknown task.
+    """
+    return build_fcn(n_outputs, config or FCN, name="FCN", activation=_activation(task))
 
 
 def build_crnn(n_outputs: int, task: str = "genres", config: CRNNConfig | None = None) -> keras.Model:

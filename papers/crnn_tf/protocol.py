@@ -1,15 +1,25 @@
-"""Training and evaluation of one scheme on one fold, for CRNN-TF's genre tables (II and III).
+"""Training and evaluation of one scheme on one fold, for every CRNN-TF table: tagging (Table I,
+Fig. 5, MagnaTagATune) and genre classification (Tables II and III).
 
 Three kinds of input:
 
-- **clip models** (CRNN-TF, CRNN): the table's own feature, one 96 x 1360 log-mel spectrogram
-  per track (29 s), one example per track;
+- **clip models** (CRNN-TF, CRNN, FCN): the table's own feature, one 96 x 1360 log-mel
+  spectrogram per track (29 s), one example per track. The fold's clips are written once to
+  memory-mapped float16 stores (:func:`common.feature_store.split_feature_stores`, under
+  ``<work>/crnn_tf/feature_store/<dataset>``, shared by the schemes and by the tables on the same
+  dataset) and streamed by :func:`common.pipeline.clip_dataset`, so MTAT and FMA medium need not
+  fit in memory;
 - **patch models** (Timbre CNN: 128-band log-mel patches of 187 frames; End-to-end: raw-audio
   windows of 3 s): their own feature, computed through the shared feature cache
   (``FoldContext.cache_dir``); every non-overlapping patch of a track is a training example
-  labelled with the track's genre, and a track's prediction is the mean of its patches'
-  probabilities (:func:`common.metrics.track_probabilities`);
+  with its track's target, and a track's prediction is the mean of its patches' probabilities
+  (:func:`common.metrics.track_probabilities`);
 - **MFCC + SVM** (Table III): MFCC statistics from the table's log-mel spectrogram.
+
+``task`` selects the output and the metrics: ``"genres"`` (softmax, categorical cross-entropy;
+AUC, precision, recall, F1, accuracy averaged over genres, :func:`common.multiclass_metrics.genre_metrics`)
+or ``"tags"`` (sigmoid, binary cross-entropy; macro ROC-AUC, Recall@1/3/5/10, NDCG@50 and JSC,
+:func:`tag_metrics`, and the AUC of every tag for Fig. 6).
 
 Networks are trained with :func:`common.training.train`: early stopping and the kept checkpoint
 are chosen on the fold's validation tracks; test tracks are predicted once, after training.
@@ -25,15 +35,17 @@ import numpy as np
 
 from common.cache import FeatureCache
 from common.errors import AudioError, ConfigError, DatasetError
+from common.feature_store import split_feature_stores
 from common.features import LogMelExtractor, chunk_spectrogram
-from common.metrics import track_probabilities
+from common.metrics import evaluable_tags, macro_roc_auc, per_tag_roc_auc, track_probabilities
 from common.multiclass_metrics import genre_metrics
-from common.pipeline import TrackChunks, chunk_dataset, chunk_inputs_dataset
+from common.pipeline import TrackChunks, chunk_dataset, chunk_inputs_dataset, clip_dataset
+from common.ranking_metrics import tagging_metrics
 from common.runner import FoldContext, FoldOutcome
 from common.training import TrainingConfig, train
 from common.waveform import WaveformConfig, WaveformExtractor, waveform_windows
 from papers.crnn_tf import models
-from papers.crnn_tf.config import (CRNNConfig, CRNNTFConfig, EndToEndConfig, MFCCSVMConfig, TimbreCNNConfig)
+from papers.crnn_tf.config import CRNNTFConfig, EndToEndConfig, MFCCSVMConfig, TimbreCNNConfig
 
 #: Table III transfer modes: the layer-name prefixes frozen in each (None: random initialisation).
 TRANSFER_MODES = {
@@ -43,80 +55,215 @@ TRANSFER_MODES = {
     "fine_tune": (),                       # "Fine-tune CRNN-TF": every layer, initialised
 }
 
+#: Training loss of each task (one-hot / multi-hot float32 targets).
+LOSSES = {"genres": "categorical_crossentropy", "tags": "binary_crossentropy"}
 
-def _fit_and_predict(model: keras.Model, train_data: TrackChunks, val_data: TrackChunks | None,
-                     test_data: TrackChunks, training: TrainingConfig, context: FoldContext) -> tuple:
-    """Train on examples (chunks), predict tracks by averaging their chunks' probabilities."""
+#: Clip-model builders by name (:mod:`papers.crnn_tf.models`).
+CLIP_BUILDERS = {"crnn_tf": models.build_crnn_tf, "crnn": models.build_crnn, "fcn": models.build_fcn_baseline}
+
+#: Storage dtype of the clip feature stores (dB values keep < 0.03 dB error up to 64 dB).
+STORE_DTYPE = "float16"
+
+
+def _check_task(task: str) -> None:
+    if task not in LOSSES:
+        raise ConfigError(f"task must be one of {sorted(LOSSES)}, not {task!r}")
+
+
+def fold_targets(context: FoldContext, ids, task: str) -> np.ndarray:
+    """Training targets of ``ids``: float32 ``(len(ids), n_outputs)``, one-hot genres or multi-hot tags."""
+    _check_task(task)
+    if task == "tags":
+        return context.targets(ids)
+    return np.eye(len(context.index.classes), dtype=np.float32)[context.labels(ids)]
+
+
+def clip_store_root(context: FoldContext) -> Path:
+    """``<work>/crnn_tf/feature_store/<dataset>``: the clip stores shared by the paper's tables on a dataset.
+
+    ``context.work_dir`` is ``<work>/<paper>/<table>/<scheme>/fold_<k>``; Table I and the Fig. 5
+    ablation use the same MTAT clips and split, so they share one set of stores (a store is
+    rebuilt only when its clips' contents differ: :class:`common.feature_store.ClipFeatureStore`).
+    """
+    return context.work_dir.parents[2] / "feature_store" / context.index.name
+
+
+def _train(model: keras.Model, train_ds, val_ds, n_train: int, n_outputs: int, training: TrainingConfig,
+           task: str, context: FoldContext):
+    metrics = (["accuracy"] if task == "genres" else
+               [keras.metrics.AUC(multi_label=True, num_labels=n_outputs, name="roc_auc_keras")])
+    return train(model, train_ds, val_ds, training, loss=LOSSES[task], metrics=metrics, n_train_examples=n_train,
+                 checkpoint_path=context.work_dir / "best.weights.h5", log_dir=context.work_dir / "tensorboard",
+                 epochs=context.epochs, verbose=context.verbose)
+
+
+def _training_details(model: keras.Model, result, n_train: int) -> dict:
+    return {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "train_seconds": result.seconds,
+            "train_examples_per_second": result.examples_per_second, "n_train_examples": n_train,
+            "model_parameters": int(model.count_params()),
+            "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights))}
+
+
+def _validation_score(task: str, y_true: np.ndarray, scores: np.ndarray) -> dict:
+    if task == "genres":
+        return {"validation_accuracy": float(np.mean(scores.argmax(axis=1) == y_true.argmax(axis=1)))}
+    return {"validation_roc_auc": macro_roc_auc(y_true, scores)} if evaluable_tags(y_true).any() else {}
+
+
+def fit_clip_model(model: keras.Model, context: FoldContext, training: TrainingConfig, task: str) -> tuple:
+    """Train a clip model on the fold's whole clips (streamed from feature stores); score the test clips.
+
+    Args:
+        model: uncompiled, ``(B, n_mels, n_frames) -> (B, n_outputs)``.
+        context: the fold; ``context.features`` holds one ``(n_mels, n_frames)`` clip per track.
+        training: optimiser and schedule.
+        task: ``"genres"`` or ``"tags"``.
+
+    Returns:
+        ``(test_scores float32 (n_test, n_outputs), test_ids, details)``.
+    """
+    split = context.split
+    stores = split_feature_stores(split, context.features, clip_store_root(context), STORE_DTYPE)
+    targets = {part: fold_targets(context, store.ids, task) for part, store in stores.items()}
+    n_outputs = len(context.index.classes)
+    train_ds = clip_dataset(stores["train"].features, targets["train"], training.batch_size, shuffle=True,
+                            seed=context.seed)
+    val_ds = (clip_dataset(stores["validation"].features, targets["validation"], training.batch_size, shuffle=False)
+              if "validation" in stores else None)
+    result = _train(model, train_ds, val_ds, len(split.train), n_outputs, training, task, context)
+
+    def predict(part: str) -> np.ndarray:
+        ds = clip_dataset(stores[part].features, None, training.batch_size, shuffle=False)
+        return np.asarray(model.predict(ds, verbose=0), dtype=np.float32)
+
+    details = _training_details(model, result, len(split.train))
+    details["feature_store"] = str(clip_store_root(context))
+    if "validation" in stores:
+        details.update(_validation_score(task, targets["validation"], predict("validation")))
+    return predict("test"), list(stores["test"].ids), details
+
+
+def fit_patch_model(model: keras.Model, parts: dict, context: FoldContext, training: TrainingConfig,
+                    task: str) -> tuple:
+    """Train a patch model on every patch of the training tracks; score test tracks by their patches' mean.
+
+    Args:
+        model: uncompiled, ``(B, *patch) -> (B, n_outputs)``.
+        parts: ``{"train"|"validation"|"test": TrackChunks}`` (float32 targets ``(n_tracks, n_outputs)``).
+        context, training, task: as :func:`fit_clip_model`.
+
+    Returns:
+        ``(test_scores float64 (n_test_tracks, n_outputs), details)``.
+    """
+    train_data, val_data = parts["train"], parts.get("validation")
     train_ds = chunk_dataset(train_data, training.batch_size, shuffle=True, seed=context.seed)
     val_ds = chunk_dataset(val_data, training.batch_size, shuffle=False) if val_data is not None else None
-    result = train(model, train_ds, val_ds, training, loss="sparse_categorical_crossentropy",
-                   metrics=["accuracy"], n_train_examples=len(train_data.chunks),
-                   checkpoint_path=context.work_dir / "best.weights.h5",
-                   log_dir=context.work_dir / "tensorboard", epochs=context.epochs, verbose=context.verbose)
+    n_train = len(train_data.chunks)
+    result = _train(model, train_ds, val_ds, n_train, len(context.index.classes), training, task, context)
 
     def predict(data: TrackChunks) -> np.ndarray:
         chunk_probs = model.predict(chunk_inputs_dataset(data.chunks, training.batch_size), verbose=0)
         return track_probabilities(chunk_probs, data.chunk_track, len(data.n_chunks))
 
-    test_probs = predict(test_data)
-    details = {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "train_seconds": result.seconds,
-               "train_examples_per_second": result.examples_per_second,
-               "n_train_examples": len(train_data.chunks), "model_parameters": model.count_params(),
-               "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights))}
+    details = _training_details(model, result, n_train)
     if val_data is not None:
-        details["validation_accuracy"] = float(np.mean(predict(val_data).argmax(axis=1) == val_data.labels))
-    return test_probs, details
+        details.update(_validation_score(task, val_data.labels, predict(val_data)))
+    return predict(parts["test"]), details
 
 
-def _outcome(context: FoldContext, test_labels: np.ndarray, test_probs: np.ndarray, details: dict,
-             test_ids=None, predictions=None) -> FoldOutcome:
-    predictions = test_probs.argmax(axis=1) if predictions is None else np.asarray(predictions)
-    metrics = genre_metrics(test_labels, test_probs, predictions)
-    test_ids = list(context.split.test if test_ids is None else test_ids)
-    details = {**details, "auc_genres_skipped": [context.index.classes[i] for i in metrics.pop("auc_genres_skipped")],
-               "n_train_tracks": len(context.split.train), "n_validation_tracks": len(context.split.validation),
-               "n_test_tracks": len(test_ids), "test_ids": test_ids,
-               "test_labels": test_labels.tolist(), "test_predictions": predictions.tolist()}
+def tag_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict:
+    """Table I's metrics: macro ROC-AUC over tags ("AUC") and the ranking / set metrics.
+
+    Args:
+        y_true: binary targets ``(n_clips, n_tags)``.
+        scores: sigmoid outputs ``(n_clips, n_tags)``.
+
+    Returns:
+        ``{"AUC", "Recall@1", "Recall@3", "Recall@5", "Recall@10", "NDCG@50", "JSC"}`` (fractions;
+        JSC with the tag set ``score >= 0.5``, see :mod:`common.ranking_metrics`).
+    """
+    return {"AUC": macro_roc_auc(y_true, scores), **tagging_metrics(y_true, scores)}
+
+
+def evaluate(context: FoldContext, task: str, test_ids, test_scores: np.ndarray, details: dict,
+             predictions=None) -> FoldOutcome:
+    """The fold's outcome from its test scores: genre metrics or tagging metrics (+ per-tag AUC).
+
+    Args:
+        context: the fold.
+        task: ``"genres"`` or ``"tags"``.
+        test_ids: track ids of the rows of ``test_scores``.
+        test_scores: ``(n_test, n_outputs)`` probabilities (or decision values).
+        details: the scheme's details, extended here.
+        predictions: genre decisions (default: the argmax of the scores).
+
+    Returns:
+        ``FoldOutcome``; tag details hold ``per_tag_auc`` ``{tag: AUC or None}`` and the tags left
+        out of the averages (no positive, or no negative, test clip).
+    """
+    test_ids = list(test_ids)
+    classes = context.index.classes
+    details = {**details, "n_train_tracks": len(context.split.train),
+               "n_validation_tracks": len(context.split.validation), "n_test_tracks": len(test_ids),
+               "test_ids": test_ids}
+    if task == "tags":
+        y_test = context.targets(test_ids)
+        context.work_dir.mkdir(parents=True, exist_ok=True)
+        np.save(context.work_dir / "test_scores.npy", np.asarray(test_scores, dtype=np.float32))
+        per_tag = per_tag_roc_auc(y_test, test_scores)
+        details.update(tags=list(classes), test_scores_file=str(context.work_dir / "test_scores.npy"),
+                       per_tag_auc={t: (None if np.isnan(a) else float(a)) for t, a in zip(classes, per_tag)},
+                       test_tags_left_out=[t for t, a in zip(classes, per_tag) if np.isnan(a)])
+        return FoldOutcome(metrics=tag_metrics(y_test, test_scores), details=details)
+    test_labels = context.labels(test_ids)
+    predictions = np.asarray(test_scores).argmax(axis=1) if predictions is None else np.asarray(predictions)
+    metrics = genre_metrics(test_labels, test_scores, predictions)
+    details.update(auc_genres_skipped=[classes[i] for i in metrics.pop("auc_genres_skipped")],
+                   test_labels=test_labels.tolist(), test_predictions=predictions.tolist())
     return FoldOutcome(metrics=metrics, details=details)
 
 
-def _clip_data(context: FoldContext, ids) -> TrackChunks | None:
-    if not ids:
-        return None
-    return TrackChunks.from_tracks([context.features[i][None] for i in ids], context.labels(ids))
+def _fresh_model(build, context: FoldContext, task: str, model_config) -> keras.Model:
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(context.seed)
+    return build(len(context.index.classes), task, model_config)
 
 
-def run_clip_model_fold(builder: str, model_config: CRNNTFConfig | CRNNConfig, training: TrainingConfig,
+def run_clip_model_fold(builder: str, model_config, training: TrainingConfig, task: str,
                         context: FoldContext) -> FoldOutcome:
-    """Train a clip model (``"crnn_tf"`` or ``"crnn"``) on whole 29 s log-mel clips; genre metrics.
+    """Train a clip model (CRNN-TF, CRNN or FCN) on whole 29 s log-mel clips and evaluate it.
 
     Args:
-        builder: ``"crnn_tf"`` (:func:`models.build_crnn_tf`) or ``"crnn"`` (:func:`models.build_crnn`).
-        model_config: its architecture.
+        builder: a key of :data:`CLIP_BUILDERS` (``"crnn_tf"``, ``"crnn"``, ``"fcn"``).
+        model_config: its architecture (:class:`CRNNTFConfig`, :class:`CRNNConfig`,
+            :class:`common.fcn.FCNConfig`).
         training: optimiser and schedule.
+        task: ``"genres"`` (Tables II, III) or ``"tags"`` (Table I, Fig. 5).
         context: fold from the runner; features ``(n_mels, n_frames)`` float32 per track.
 
     Returns:
-        ``FoldOutcome`` with AUC, precision, recall, F1, accuracy (fractions).
+        ``FoldOutcome`` with the task's metrics (fractions), see :func:`evaluate`.
+
+    Raises:
+        ConfigError: unknown builder or task.
     """
-    build = {"crnn_tf": models.build_crnn_tf, "crnn": models.build_crnn}[builder]
-    split = context.split
-    train_data, val_data, test_data = (_clip_data(context, ids) for ids in (split.train, split.validation, split.test))
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(context.seed)
-    model = build(len(context.index.classes), "genres", model_config)
-    probs, details = _fit_and_predict(model, train_data, val_data, test_data, training, context)
+    if builder not in CLIP_BUILDERS:
+        raise ConfigError(f"unknown clip model {builder!r}; use one of {sorted(CLIP_BUILDERS)}")
+    _check_task(task)
+    model = _fresh_model(CLIP_BUILDERS[builder], context, task, model_config)
+    scores, test_ids, details = fit_clip_model(model, context, training, task)
     details["model_config"] = asdict(model_config)
-    return _outcome(context, test_data.labels, probs, details)
+    return evaluate(context, task, test_ids, scores, details)
 
 
-def own_feature_parts(context: FoldContext, extractor, cut) -> tuple[dict, dict, dict]:
+def own_feature_parts(context: FoldContext, extractor, cut, task: str = "genres") -> tuple[dict, dict, dict]:
     """A scheme's own features for the fold, through the shared cache, cut into patches.
 
     Args:
         context: the fold (``cache_dir`` must be set, as :func:`common.runner.run_table` does).
         extractor: a feature-cache extractor (e.g. :class:`~common.waveform.WaveformExtractor`).
         cut: ``(features, track) -> patches (n, ...)``; may raise :class:`AudioError`.
+        task: ``"genres"`` or ``"tags"``: the targets attached (see :func:`fold_targets`).
 
     Returns:
         ``({"train"|"validation"|"test": TrackChunks}, {part: [track ids kept]},
@@ -144,14 +291,14 @@ def own_feature_parts(context: FoldContext, extractor, cut) -> tuple[dict, dict,
             raise DatasetError(f"no usable {name} track for {extractor.kind} features "
                                f"(e.g. {next(iter(skipped.values()), '?')})")
         if ok:
-            parts[name] = TrackChunks.from_tracks(patches, context.labels(ok))
+            parts[name] = TrackChunks.from_tracks(patches, fold_targets(context, ok, task))
             kept[name] = ok
     return parts, kept, skipped
 
 
-def run_timbre_cnn_fold(model_config: TimbreCNNConfig, features, training: TrainingConfig,
+def run_timbre_cnn_fold(model_config: TimbreCNNConfig, features, training: TrainingConfig, task: str,
                         context: FoldContext) -> FoldOutcome:
-    """Train the Timbre CNN on 187-frame patches of its own log-mel (Pons et al.'s setup).
+    """Train the Timbre CNN on 187-frame patches of its own log-mel (Pons et al.'s setup) and evaluate it.
 
     Patches are standardised element-wise (every (band, frame) position by the mean and standard
     deviation of the training patches, the code's "elementWise" normalisation).
@@ -160,6 +307,7 @@ def run_timbre_cnn_fold(model_config: TimbreCNNConfig, features, training: Train
         model_config: architecture.
         features: its :class:`~common.features.LogMelConfig` (16 kHz, 128 bands, log compression).
         training: optimiser and schedule.
+        task: ``"genres"`` or ``"tags"``.
         context: fold from the runner (its tracks; the table's features are not used).
     """
     extractor = LogMelExtractor(features)
@@ -167,27 +315,26 @@ def run_timbre_cnn_fold(model_config: TimbreCNNConfig, features, training: Train
     def cut(spectrogram, track):
         return chunk_spectrogram(spectrogram, model_config.patch_frames, source=str(track.path))
 
-    parts, kept, skipped = own_feature_parts(context, extractor, cut)
+    parts, kept, skipped = own_feature_parts(context, extractor, cut, task)
     mean = parts["train"].chunks.mean(axis=0)
     std = np.maximum(parts["train"].chunks.std(axis=0), 1e-3)
     for name, data in parts.items():
         parts[name] = TrackChunks(((data.chunks - mean) / std).astype(np.float32), data.n_chunks, data.labels)
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(context.seed)
-    model = models.build_timbre_cnn(len(context.index.classes), "genres", model_config)
-    probs, details = _fit_and_predict(model, parts["train"], parts.get("validation"), parts["test"], training, context)
+    model = _fresh_model(models.build_timbre_cnn, context, task, model_config)
+    scores, details = fit_patch_model(model, parts, context, training, task)
     details.update(model_config=asdict(model_config), features=extractor.describe(), skipped_tracks=skipped)
-    return _outcome(context, parts["test"].labels, probs, details, kept["test"])
+    return evaluate(context, task, kept["test"], scores, details)
 
 
-def run_end_to_end_fold(model_config: EndToEndConfig, audio: WaveformConfig, training: TrainingConfig,
+def run_end_to_end_fold(model_config: EndToEndConfig, audio: WaveformConfig, training: TrainingConfig, task: str,
                         context: FoldContext) -> FoldOutcome:
-    """Train the End-to-end model on 3 s raw-audio windows (Dieleman & Schrauwen's setup).
+    """Train the End-to-end model on 3 s raw-audio windows (Dieleman & Schrauwen's setup) and evaluate it.
 
     Args:
         model_config: architecture.
         audio: waveform settings (16 kHz, first 29 s).
         training: optimiser and schedule.
+        task: ``"genres"`` or ``"tags"``.
         context: fold from the runner.
     """
     extractor = WaveformExtractor(audio)
@@ -195,13 +342,11 @@ def run_end_to_end_fold(model_config: EndToEndConfig, audio: WaveformConfig, tra
     def cut(signal, track):
         return waveform_windows(signal, model_config.window_samples, source=str(track.path))
 
-    parts, kept, skipped = own_feature_parts(context, extractor, cut)
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(context.seed)
-    model = models.build_end_to_end(len(context.index.classes), "genres", model_config)
-    probs, details = _fit_and_predict(model, parts["train"], parts.get("validation"), parts["test"], training, context)
+    parts, kept, skipped = own_feature_parts(context, extractor, cut, task)
+    model = _fresh_model(models.build_end_to_end, context, task, model_config)
+    scores, details = fit_patch_model(model, parts, context, training, task)
     details.update(model_config=asdict(model_config), features=extractor.describe(), skipped_tracks=skipped)
-    return _outcome(context, parts["test"].labels, probs, details, kept["test"])
+    return evaluate(context, task, kept["test"], scores, details)
 
 
 def mfcc_statistics(log_mel_db: np.ndarray, config: MFCCSVMConfig) -> np.ndarray:
@@ -257,7 +402,6 @@ def run_mfcc_svm_fold(config: MFCCSVMConfig, context: FoldContext) -> FoldOutcom
     else:
         search = GridSearchCV(svm(1.0), {"svc__C": list(config.C_grid)}, cv=3).fit(x_train, y_train)
         best, final = search.best_params_["svc__C"], search.best_estimator_
-    test_labels = context.labels(split.test)
     x_test = features(split.test)
     scores_ovr = final.decision_function(x_test)
     if scores_ovr.ndim == 1:  # two classes: one decision value, positive for classes_[1]
@@ -265,8 +409,9 @@ def run_mfcc_svm_fold(config: MFCCSVMConfig, context: FoldContext) -> FoldOutcom
     ranked = np.full((len(split.test), len(context.index.classes)), -np.inf)
     ranked[:, final.classes_] = scores_ovr
     ranked[np.isinf(ranked)] = np.min(scores_ovr) - 1.0  # classes absent from training rank last
-    return _outcome(context, test_labels, ranked, {"C": best, "validation_accuracy_per_C": scores,
-                                                   "config": asdict(config)}, predictions=final.predict(x_test))
+    return evaluate(context, "genres", split.test, ranked, {"C": best, "validation_accuracy_per_C": scores,
+                                                            "config": asdict(config)},
+                    predictions=final.predict(x_test))
 
 
 def load_source_model(weights_path: str | Path, n_source_outputs: int, model_config: CRNNTFConfig) -> keras.Model:
@@ -279,8 +424,8 @@ def load_source_model(weights_path: str | Path, n_source_outputs: int, model_con
     if not path.is_file():
         raise ConfigError(
             f"pre-trained CRNN-TF weights not found: {path}.\nTable III's transfer rows start from the CRNN-TF "
-            f"trained on MagnaTagATune for Table I (make crnn_tf-table1-mtat writes them; that table is not built "
-            f"yet). Point at a weights file with CRNN_TF_WEIGHTS=/path/to/file.weights.h5, or run only the "
+            f"trained on MagnaTagATune for Table I (make crnn_tf-table1-mtat MTAT_DIR=... writes them to "
+            f"work/crnn_tf/table1_mtat/CRNN-TF/fold_00/best.weights.h5). Point at a weights file with CRNN_TF_WEIGHTS=/path/to/file.weights.h5, or run only the "
             f"schemes that need none: SCHEMES='MFCC + SVM,CRNN-TF'.")
     source = models.build_crnn_tf(n_source_outputs, "tags", model_config)
     try:
@@ -312,18 +457,14 @@ def run_transfer_fold(mode: str, weights_path: str | Path | None, n_source_outpu
     """
     if mode not in TRANSFER_MODES:
         raise ConfigError(f"unknown transfer mode {mode!r}; use one of {sorted(TRANSFER_MODES)}")
-    split = context.split
-    train_data, val_data, test_data = (_clip_data(context, ids) for ids in (split.train, split.validation, split.test))
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(context.seed)
-    model = models.build_crnn_tf(len(context.index.classes), "genres", model_config)
+    model = _fresh_model(models.build_crnn_tf, context, "genres", model_config)
     copied, frozen = [], []
     if TRANSFER_MODES[mode] is not None:
         source = load_source_model(weights_path, n_source_outputs, model_config)
         copied = models.transfer_weights(source, model)
         frozen = models.freeze(model, TRANSFER_MODES[mode])
         del source
-    probs, details = _fit_and_predict(model, train_data, val_data, test_data, training, context)
+    scores, test_ids, details = fit_clip_model(model, context, training, "genres")
     details.update(mode=mode, weights=str(weights_path) if copied else None, layers_copied=copied,
                    layers_frozen=frozen, model_config=asdict(model_config))
-    return _outcome(context, test_data.labels, probs, details)
+    return evaluate(context, "genres", test_ids, scores, details)

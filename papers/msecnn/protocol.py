@@ -21,21 +21,12 @@ import keras
 import numpy as np
 
 from common.fcn import FCNConfig
-from common.feature_store import ClipFeatureStore
+from common.feature_store import split_feature_stores, table_store_root
 from common.metrics import evaluable_tags, macro_pr_auc, macro_roc_auc
 from common.pipeline import clip_dataset
 from common.runner import FoldContext, FoldOutcome
 from common.training import TrainingConfig, distribution_strategy, precision_policy, train
 from papers.msecnn.models import build_model
-
-
-def feature_store_root(context: FoldContext):
-    """Folder of the table's feature stores: ``<work>/<paper>/<table>/feature_store``.
-
-    ``context.work_dir`` is ``<work>/<paper>/<table>/<scheme>/fold_<k>``, so the stores are
-    shared by the table's schemes and folds.
-    """
-    return context.work_dir.parents[1] / "feature_store"
 
 
 def tag_scores(model: keras.Model, features, batch_size: int) -> np.ndarray:
@@ -63,9 +54,8 @@ def run_model_fold(model_name: str, model_config: FCNConfig, training: TrainingC
     split = context.split
     n_tags = len(context.index.classes)
     parts = {"train": split.train, "validation": split.validation, "test": split.test}
-    root = feature_store_root(context)
-    stores = {part: ClipFeatureStore.build(root / part, ids, context.features.__getitem__, dtype=store_dtype)
-              for part, ids in parts.items() if ids}
+    root = table_store_root(context.work_dir)
+    stores = split_feature_stores(split, context.features, root, store_dtype)
     targets = {part: context.targets(ids) for part, ids in parts.items() if ids}
 
     keras.backend.clear_session()

@@ -60,9 +60,7 @@ DESCRIPTIONS = {
 
 MTAT = DatasetSpec(name="magnatagatune", index=magnatagatune.index, dir_variable="MTAT_DIR",
                    default_dir="data/magnatagatune",
-                   how_to_get="MagnaTagATune mp3.zip.001-003 + annotations_final.csv from "
-                              "https://mirg.city.ac.uk/codeapps/the-magnatagatune-dataset "
-                              "(python -m common.cli download magnatagatune --dest DIR)")
+                   how_to_get=magnatagatune.HOW_TO_GET)
 
 
 def prepare_clip(spectrogram: np.ndarray, track, *, shape: tuple[int, int], dtype: str) -> np.ndarray:

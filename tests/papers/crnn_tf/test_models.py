@@ -21,7 +21,7 @@ def test_paper_input_is_96_by_1360_for_29_seconds():
 
 def test_paper_cnn_map_is_6_by_6_by_128_with_same_pooling():
     model = models.build_crnn_tf(50, "tags")
-    assert tuple(model.get_layer("cnn_pool4").output.shape[1:]) == (6, 6, 128)
+    assert tuple(model.get_layer("cnn_block4_pool").output.shape[1:]) == (6, 6, 128)
     assert models.cnn_map_shape(CRNNTFConfig()) == (6, 6, 128)
     assert models.cnn_map_shape(CRNNTFConfig(pool_padding="valid")) == (6, 5, 128)
     rnn = model.get_layer("rnn_grid_lstm")
@@ -30,7 +30,7 @@ def test_paper_cnn_map_is_6_by_6_by_128_with_same_pooling():
     assert model.get_layer("dropout").output.shape[-1] == 8 * 32
     assert model.get_layer("output").activation.__name__ == "sigmoid"
     assert model.get_layer("dropout").rate == 0.5
-    assert model.get_layer("cnn_act1").activation.__name__ == "elu"
+    assert model.get_layer("cnn_block1_act").activation.__name__ == "elu"
 
 
 @pytest.mark.parametrize("rnn", ["grid_lstm", "gru"])
@@ -100,12 +100,12 @@ def test_transfer_copies_all_but_the_output_and_freezes_by_part():
     source = models.build_crnn_tf(6, "tags", SMALL)
     target = models.build_crnn_tf(3, "genres", SMALL)
     copied = models.transfer_weights(source, target)
-    assert "output" not in copied and "cnn_conv1" in copied and "rnn_grid_lstm" in copied and "cnn_bn2" in copied
+    assert "output" not in copied and "cnn_block1_conv" in copied and "rnn_grid_lstm" in copied and "cnn_block2_bn" in copied
     for name in copied:
         for a, b in zip(source.get_layer(name).get_weights(), target.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)
     frozen = models.freeze(target, ("cnn_",))
-    assert set(frozen) >= {"cnn_conv1", "cnn_bn1", "cnn_conv2"} and not any(n.startswith("rnn_") for n in frozen)
+    assert set(frozen) >= {"cnn_block1_conv", "cnn_block1_bn", "cnn_block2_conv"} and not any(n.startswith("rnn_") for n in frozen)
     trainable = {w.path.split("/")[0] for w in target.trainable_weights}
     assert not any(n.startswith("cnn_") for n in trainable) and "output" in trainable
     with pytest.raises(ValueError, match="not the same architecture"):

@@ -94,7 +94,11 @@ def test_own_features_skip_and_record_unusable_tracks(tmp_path):
     parts, kept, skipped = own_feature_parts(context, WaveformExtractor(WaveformConfig(sample_rate=8000)), cut)
     assert set(skipped) == {"rock.00001"} and "one window" in skipped["rock.00001"]
     assert "rock.00001" not in kept["test"] and len(kept["test"]) == 9 and "validation" not in parts
-    assert parts["train"].chunks.shape == (10 * 4, 1000) and parts["test"].labels.shape == (9,)
+    assert parts["train"].chunks.shape == (10 * 4, 1000) and parts["test"].labels.shape == (9, 10)
+    # genre targets are one-hot rows in the index's class order
+    assert (parts["test"].labels.sum(axis=1) == 1).all()
+    assert parts["test"].labels[0].argmax() == index.classes.index(next(
+        t.label for t in index.tracks if t.track_id == kept["test"][0]))
 
     def refuse(signal, track):
         return waveform_windows(signal, 10 ** 6, source=str(track.path))

@@ -1,7 +1,7 @@
 """End-to-end: CRNN-TF Table III (GTZAN transfer) through the real runner on tiny generated GTZAN.
 
-Table I (MTAT) is not built yet, so the pre-trained weights come from a tiny tagging CRNN-TF trained
-and saved here, as Table I's run would save them.
+The transfer rows start from the CRNN-TF checkpoint saved by the tiny Table I run (the session
+fixture ``table1_run``, conftest.py). The bad-weights tests use a tiny tagging CRNN-TF saved here.
 """
 
 import json
@@ -37,10 +37,10 @@ def pretrained_weights(path, settings: Settings):
 
 
 @pytest.mark.e2e
-def test_table3_transfer_on_tiny_gtzan(tmp_path):
+def test_table3_transfer_on_tiny_gtzan(tmp_path, table1_run):
     data = tiny_gtzan(tmp_path / "gtzan", per_genre=6, seconds=1.0)
-    weights, source = pretrained_weights(tmp_path / "work" / "pretrained.weights.h5", tiny_settings())
-    settings = tiny_settings(weights=str(weights), source_outputs=N_TAGS, gtzan_folds=3,
+    weights = table1_run.crnn_tf_weights                      # saved by the Table I run
+    settings = tiny_settings(weights=str(weights), source_outputs=50, gtzan_folds=3,
                              gtzan_validation_fraction=1 / 6)
     frame = run_table(table3_gtzan(settings), data, results_dir=tmp_path / "results", work_dir=tmp_path / "work",
                       folds=1, epochs=1, verbose=0, progress=False)
@@ -60,12 +60,13 @@ def test_table3_transfer_on_tiny_gtzan(tmp_path):
     scratch = json.loads((folds / "CRNN-TF" / "fold_00.json").read_text())["details"]
     assert scratch["layers_copied"] == [] and scratch["weights"] is None
     frozen = json.loads((folds / "Freeze CRNN-TF" / "fold_00.json").read_text())["details"]
-    assert "rnn_grid_lstm" in frozen["layers_frozen"] and "cnn_conv1" in frozen["layers_frozen"]
+    assert "rnn_grid_lstm" in frozen["layers_frozen"] and "cnn_block1_conv" in frozen["layers_frozen"]
     assert frozen["trainable_parameters"] == (8 * 4 + 1) * 10  # only the output layer learns
     cnn_only = json.loads((folds / "Freeze CNN + Fine-tune RNN" / "fold_00.json").read_text())["details"]
-    assert "rnn_grid_lstm" not in cnn_only["layers_frozen"] and "cnn_bn1" in cnn_only["layers_frozen"]
+    assert "rnn_grid_lstm" not in cnn_only["layers_frozen"] and "cnn_block1_bn" in cnn_only["layers_frozen"]
     tuned = json.loads((folds / "Fine-tune CRNN-TF" / "fold_00.json").read_text())["details"]
     assert tuned["layers_frozen"] == [] and "rnn_grid_lstm" in tuned["layers_copied"]
+    assert tuned["weights"] == str(weights)
     assert tuned["trainable_parameters"] == scratch["trainable_parameters"]
 
 

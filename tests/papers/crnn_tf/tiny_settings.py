@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 
+from common.fcn import FCNConfig
 from common.features import LogMelConfig
 from common.training import TrainingConfig
 from common.waveform import WaveformConfig
@@ -17,6 +18,7 @@ def tiny_settings(**changes) -> Settings:
     settings = Settings(
         features=FEATURES, clip_frames=CLIP_FRAMES, min_seconds=0.25,
         crnn_tf=cfg.CRNNTFConfig(conv_filters=(4, 6), rnn_units=4),
+        fcn=FCNConfig(filters=(4, 6), pools=((2, 4), (2, 4)), block_dropout=0.5),
         crnn=cfg.CRNNConfig(pad_to=0, conv_filters=(4, 4), pools=((2, 2), (2, 2)), gru_units=(4, 4)),
         timbre=cfg.TimbreCNNConfig(n_mels=20, patch_frames=16, filters=((1, 16, 2), (3, 5, 2)), conv2_filters=4,
                                    conv2_time=2, pool_time=2, dense_units=6),
