@@ -97,3 +97,18 @@ def test_clip_dataset_streams_aligned_batches_from_a_store(tmp_path):
     assert plain == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10]]
     with pytest.raises(ValueError, match="targets"):
         clip_dataset(store.features, targets[:3], 4, shuffle=False)
+
+
+def test_split_stores_one_per_non_empty_part_and_their_root(tmp_path):
+    from common.feature_store import split_feature_stores, table_store_root
+    from common.splits import Split
+
+    arrays = _arrays()
+    split = Split(0, train=("c0", "c4", "c2"), validation=(), test=("c6", "c1"))
+    stores = split_feature_stores(split, arrays, tmp_path / "fs", dtype="float32")
+    assert set(stores) == {"train", "test"}                # no validation clips -> no store
+    assert stores["test"].ids == ("c6", "c1")
+    np.testing.assert_array_equal(stores["train"].features[2], arrays["c2"])
+    assert (tmp_path / "fs" / "train" / "meta.json").is_file()
+    assert table_store_root(tmp_path / "work" / "paper" / "table" / "scheme" / "fold_00") == \
+        tmp_path / "work" / "paper" / "table" / "feature_store"

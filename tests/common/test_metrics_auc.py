@@ -48,3 +48,18 @@ def test_bad_inputs_raise_value_error():
         macro_pr_auc(np.zeros((3, 2)), np.zeros((3, 2)))
     with pytest.raises(ValueError, match="NaN"):
         macro_roc_auc(np.array([[1], [0]]), np.array([[np.nan], [0.1]]))
+
+
+def test_per_tag_auc_by_hand_and_its_mean_is_the_macro_auc():
+    from common.metrics import per_tag_roc_auc
+
+    y = np.array([[1, 0, 1], [0, 0, 1], [1, 1, 1], [0, 0, 1]])
+    s = np.array([[0.9, 0.2, 0.5], [0.8, 0.1, 0.5], [0.3, 0.7, 0.5], [0.1, 0.4, 0.5]])
+    per_tag = per_tag_roc_auc(y, s)
+    # tag 0: positives {0.9, 0.3}, negatives {0.8, 0.1}: pairs won 0.9>0.8, 0.9>0.1, 0.3>0.1 -> 3/4
+    # tag 1: the only positive (0.7) outranks all three negatives -> 1; tag 2: no negative -> NaN
+    np.testing.assert_allclose(per_tag[:2], [0.75, 1.0])
+    assert np.isnan(per_tag[2])
+    assert macro_roc_auc(y, s) == pytest.approx(np.nanmean(per_tag))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        per_tag_roc_auc(y, np.full(y.shape, np.nan))

@@ -27,3 +27,28 @@ def test_all_results_skips_absent_datasets(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "skipped mcclstm.table3_gtzan" in out and "GTZAN_DIR" in out
     assert not (tmp_path / "r").exists()
+
+
+def test_all_results_runs_the_rows_whose_preflight_passes(tmp_path, capsys, monkeypatch):
+    """A table whose transfer rows lack their weights still runs its other rows (reported)."""
+    from common import cli
+    from common.errors import ConfigError
+    from common.runner import Scheme
+    from tests.common.test_runner import MajorityScheme, tiny_gtzan, toy_spec
+
+    def missing_weights():
+        raise ConfigError("pre-trained weights not found: /nowhere.h5\nsecond line")
+
+    spec = toy_spec(MajorityScheme(), n_folds=2)
+    spec = type(spec)(**{**spec.__dict__, "schemes": spec.schemes + (
+        Scheme("transfer", MajorityScheme(), "needs weights", preflight=missing_weights),)})
+    monkeypatch.setattr(cli, "available_tables", lambda: {"toy.table_toy": lambda: spec})
+    monkeypatch.setenv("GTZAN_DIR", str(tiny_gtzan(tmp_path / "g", per_genre=4)))
+    assert cli.main(["all-results", "--results-dir", str(tmp_path / "r"), "--work-dir", str(tmp_path / "w"),
+                     "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "scheme 'transfer' skipped: pre-trained weights not found: /nowhere.h5" in out
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "r" / "toy" / "table_toy.csv").set_index("scheme")
+    assert table.loc["majority", "status"] == "reproduced" and table.loc["transfer", "status"] == "not run"

@@ -75,6 +75,10 @@ def test_paper_sized_baselines_have_the_published_shapes():
     timbre = models.build_timbre_cnn(50, "tags")
     assert tuple(timbre.get_layer("concat").output.shape[1:]) == (46, 1, 92)
     assert tuple(timbre.get_layer("pool2").output.shape[1:]) == (9, 1, 32)
+    fcn = models.build_fcn_baseline(50, "tags")      # FCN-4 of Choi et al. 2016 on the 96 x 1360 input
+    assert [tuple(fcn.get_layer(f"block{i}_pool").output.shape[1:]) for i in range(1, 5)] == \
+        [(48, 340, 128), (12, 68, 384), (4, 8, 768), (1, 1, 2048)]
+    assert fcn.count_params() == 17_372_978 and fcn.get_layer("block2_dropout").rate == 0.5
     e2e = models.build_end_to_end(50, "tags")
     assert tuple(e2e.get_layer("strided_conv").output.shape[1:]) == (187, 128)
     assert tuple(e2e.get_layer("pool2").output.shape[1:]) == (9, 32)
@@ -113,3 +117,16 @@ def test_transfer_copies_all_but_the_output_and_freezes_by_part():
                                                                           conv_filters=(4, 4),
                                                                           pools=((2, 2), (2, 2)),
                                                                           gru_units=(3, 3))), target)
+
+
+def test_fcn_baseline_outputs_per_task():
+    from common.fcn import FCNConfig
+
+    small = FCNConfig(n_mels=16, n_frames=48, filters=(3, 4), pools=((2, 4), (2, 4)), block_dropout=0.5)
+    x = np.random.default_rng(2).standard_normal((2, 16, 48)).astype("float32")
+    genres = models.build_fcn_baseline(5, "genres", small).predict(x, verbose=0)
+    np.testing.assert_allclose(genres.sum(axis=1), 1.0, atol=1e-5)
+    tags = models.build_fcn_baseline(5, "tags", small).predict(x, verbose=0)
+    assert tags.shape == (2, 5) and not np.allclose(tags.sum(axis=1), 1.0)
+    with pytest.raises(ValueError, match="task"):
+        models.build_fcn_baseline(5, "moods", small)

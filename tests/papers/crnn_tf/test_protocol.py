@@ -105,3 +105,54 @@ def test_own_features_skip_and_record_unusable_tracks(tmp_path):
 
     with pytest.raises(DatasetError, match="no usable train track"):
         own_feature_parts(context, WaveformExtractor(WaveformConfig(sample_rate=8000)), refuse)
+
+
+def _tag_context(tmp_path):
+    from pathlib import Path
+
+    from common.datasets.base import DatasetIndex, Track
+    from common.runner import FoldContext
+    from common.splits import Split
+
+    tags = ("rock", "piano", "slow") + tuple(f"unused{i}" for i in range(9))  # Recall@10 needs >= 10 tags
+    tracks = [Track("a", Path("a.mp3"), tags=("rock",)), Track("b", Path("b.mp3"), tags=("piano", "slow")),
+              Track("c", Path("c.mp3"), tags=("rock", "slow")), Track("d", Path("d.mp3"), tags=("piano",))]
+    index = DatasetIndex("tiny", Path("."), tags, tracks)
+    split = Split(0, train=("a",), validation=(), test=("a", "b", "c", "d"))
+    return FoldContext(index=index, features={}, split=split, seed=0, epochs=1, work_dir=tmp_path / "w")
+
+
+def test_tag_evaluation_gives_table1_metrics_and_per_tag_auc(tmp_path):
+    from papers.crnn_tf.protocol import evaluate, fold_targets
+
+    context = _tag_context(tmp_path)
+    y = fold_targets(context, ["a", "b", "c", "d"], "tags")
+    np.testing.assert_array_equal(y[:, :3], [[1, 0, 0], [0, 1, 1], [1, 0, 1], [0, 1, 0]])
+    assert not y[:, 3:].any()
+    scores = np.zeros((4, 12), dtype=np.float32)
+    scores[:, :3] = [[0.9, 0.1, 0.2], [0.2, 0.8, 0.6], [0.7, 0.3, 0.1], [0.4, 0.6, 0.3]]
+    outcome = evaluate(context, "tags", ["a", "b", "c", "d"], scores, {})
+    m = outcome.metrics
+    # rock and piano are ranked perfectly (AUC 1); slow: positives {0.6, 0.1}, negatives {0.2, 0.3} -> 2/4;
+    # the unused tags have no positive clip: no AUC, left out of the average
+    assert outcome.details["per_tag_auc"] == {"rock": 1.0, "piano": 1.0, "slow": 0.5,
+                                              **{f"unused{i}": None for i in range(9)}}
+    assert len(outcome.details["test_tags_left_out"]) == 9
+    assert m["AUC"] == pytest.approx(2.5 / 3)
+    # Recall@1: a 1/1, b 1/2 (piano), c 1/2 (rock), d 1/1 -> 0.75; JSC at 0.5: a 1, b 1, c 1/2, d 1
+    assert m["Recall@1"] == pytest.approx(0.75) and m["JSC"] == pytest.approx(3.5 / 4)
+    assert set(m) == {"AUC", "Recall@1", "Recall@3", "Recall@5", "Recall@10", "NDCG@50", "JSC"}
+    assert np.load(outcome.details["test_scores_file"]).shape == (4, 12)
+
+
+def test_genre_targets_are_one_hot_and_unknown_tasks_refused(tmp_path):
+    from common.datasets import gtzan
+    from papers.crnn_tf.protocol import fold_targets
+    from tests.common.test_runner import tiny_gtzan
+
+    data = tiny_gtzan(tmp_path / "g", per_genre=1, seconds=0.2)
+    context = replace(_tag_context(tmp_path), index=gtzan.index(data))
+    y = fold_targets(context, ["rock.00000", "blues.00000"], "genres")
+    assert y.shape == (2, 10) and y[0, gtzan.GENRES.index("rock")] == 1 and y[1, 0] == 1 and y.sum() == 2
+    with pytest.raises(ConfigError, match="task"):
+        fold_targets(context, ["rock.00000"], "moods")
