@@ -51,6 +51,14 @@ def crnn_rate() -> float:
     return _rate(build_crnn(16, "genres"), x, 16)
 
 
+def fcn_rate() -> float:
+    """FCN baseline (FCN-4, Choi et al. 2016) training rate, clips/s, on 96 x 1360 clips."""
+    from papers.crnn_tf.models import build_fcn_baseline
+
+    x = np.random.default_rng(0).standard_normal((BATCH, 96, 1360)).astype("float32")
+    return _rate(build_fcn_baseline(16, "genres"), x, 16)
+
+
 def timbre_cnn_rate() -> float:
     """Timbre CNN (Pons et al. 2017) training rate, patches/s, on 128 x 187 patches."""
     from papers.crnn_tf.models import build_timbre_cnn
@@ -71,6 +79,7 @@ BENCHMARKS = [
     ("CRNN-TF (Grid LSTM) training, 32 clips of 96 x 1360", "clips/s", lambda: crnn_tf_rate("grid_lstm")),
     ("CRNN-TF (GRU) training, 32 clips of 96 x 1360", "clips/s", lambda: crnn_tf_rate("gru")),
     ("CRNN (Choi et al.) training, 32 clips of 96 x 1360", "clips/s", crnn_rate),
+    ("FCN-4 (Choi et al. 2016) training, 32 clips of 96 x 1360", "clips/s", fcn_rate),
     ("Timbre CNN training, 32 patches of 128 x 187", "patches/s", timbre_cnn_rate),
     ("End-to-end training, 32 raw-audio windows of 3 s", "windows/s", end_to_end_rate),
 ]
