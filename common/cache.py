@@ -113,7 +113,13 @@ class FeatureCache:
         return self.folder / f"{key}.npz"
 
     @staticmethod
-    def _source_stamp(audio_path: Path) -> dict:
+    def source_stamp(audio_path: str | os.PathLike) -> dict:
+        """What identifies an audio file's version: ``{"source": resolved path, "size", "mtime_ns"}``.
+
+        Raises:
+            OSError: the file cannot be stat'ed.
+        """
+        audio_path = Path(audio_path)
         stat = audio_path.stat()
         return {"source": str(audio_path.resolve()), "size": stat.st_size,
                 "mtime_ns": stat.st_mtime_ns}
@@ -150,7 +156,7 @@ class FeatureCache:
         audio_path = Path(audio_path)
         if not audio_path.is_file():
             raise AudioError(audio_path, "file does not exist")
-        stamp = self._source_stamp(audio_path)
+        stamp = self.source_stamp(audio_path)
         entry = self.entry_path(audio_path)
         if entry.exists():
             try:

@@ -198,3 +198,56 @@ def split_feature_stores(split, features, root: str | os.PathLike, dtype: str = 
     root = Path(root)
     return {part: ClipFeatureStore.build(root / part, ids, features.__getitem__, dtype=dtype)
             for part in SPLIT_PARTS if (ids := getattr(split, part))}
+
+
+class StandardizedView:
+    """Read-only view ``(x - mean) / std`` of an array-like, applied to each gathered batch.
+
+    For :func:`common.pipeline.clip_dataset`: it has ``shape``, ``len()`` and ``view[int_array]``
+    like the memory map it wraps, so a standardisation fitted on the training rows is applied while
+    streaming, without a standardised copy on disk or in memory.
+
+    Args:
+        features: array-like ``(n, *shape)`` (e.g. :attr:`ClipFeatureStore.features`).
+        mean, std: float ``shape`` arrays (broadcast against each row).
+    """
+
+    def __init__(self, features, mean: np.ndarray, std: np.ndarray):
+        self.features = features
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.std = np.asarray(std, dtype=np.float32)
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.features.shape)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, index) -> np.ndarray:
+        return ((np.asarray(self.features[index], dtype=np.float32) - self.mean) / self.std).astype(np.float32)
+
+
+def elementwise_mean_std(features, floor: float = 1e-3, block: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of every element position over the rows, read in blocks.
+
+    Args:
+        features: array-like ``(n, *shape)`` with ``n >= 1`` (a memory map is read ``block`` rows at a time).
+        floor: lower bound of the standard deviation (constant positions).
+        block: rows per read.
+
+    Returns:
+        ``(mean, std)``, float32 arrays of shape ``shape`` (population std, as ``numpy.std``).
+    """
+    n = len(features)
+    if n == 0:
+        raise ValueError("elementwise_mean_std: no rows")
+    total = np.zeros(features.shape[1:], dtype=np.float64)
+    squares = np.zeros_like(total)
+    for start in range(0, n, block):
+        rows = np.asarray(features[start:start + block], dtype=np.float64)
+        total += rows.sum(axis=0)
+        squares += np.square(rows).sum(axis=0)
+    mean = total / n
+    std = np.sqrt(np.maximum(squares / n - np.square(mean), 0.0))
+    return mean.astype(np.float32), np.maximum(std, floor).astype(np.float32)

@@ -11,9 +11,10 @@ Three kinds of input:
   fit in memory;
 - **patch models** (Timbre CNN: 128-band log-mel patches of 187 frames; End-to-end: raw-audio
   windows of 3 s): their own feature, computed through the shared feature cache
-  (``FoldContext.cache_dir``); every non-overlapping patch of a track is a training example
-  with its track's target, and a track's prediction is the mean of its patches' probabilities
-  (:func:`common.metrics.track_probabilities`);
+  (``FoldContext.cache_dir``) and cut into non-overlapping patches, which are written once per
+  part to memory-mapped float16 stores (:func:`own_feature_parts`) and streamed; every patch of
+  a track is a training example with its track's target, and a track's prediction is the mean
+  of its patches' probabilities (:func:`common.metrics.track_probabilities`);
 - **MFCC + SVM** (Table III): MFCC statistics from the table's log-mel spectrogram.
 
 ``task`` selects the output and the metrics: ``"genres"`` (softmax, categorical cross-entropy;
@@ -27,7 +28,8 @@ are chosen on the fold's validation tracks; test tracks are predicted once, afte
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections import Counter
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
@@ -35,11 +37,12 @@ import numpy as np
 
 from common.cache import FeatureCache
 from common.errors import AudioError, ConfigError, DatasetError
-from common.feature_store import split_feature_stores
+from common.feature_store import (ClipFeatureStore, StandardizedView, elementwise_mean_std,
+                                  split_feature_stores)
 from common.features import LogMelExtractor, chunk_spectrogram
 from common.metrics import evaluable_tags, macro_roc_auc, per_tag_roc_auc, track_probabilities
 from common.multiclass_metrics import genre_metrics
-from common.pipeline import TrackChunks, chunk_dataset, chunk_inputs_dataset, clip_dataset
+from common.pipeline import clip_dataset
 from common.ranking_metrics import tagging_metrics
 from common.runner import FoldContext, FoldOutcome
 from common.training import TrainingConfig, train
@@ -149,25 +152,28 @@ def fit_patch_model(model: keras.Model, parts: dict, context: FoldContext, train
 
     Args:
         model: uncompiled, ``(B, *patch) -> (B, n_outputs)``.
-        parts: ``{"train"|"validation"|"test": TrackChunks}`` (float32 targets ``(n_tracks, n_outputs)``).
+        parts: ``{"train"|"validation"|"test": PatchPart}`` (:func:`own_feature_parts`); the patches
+            are streamed from the part's store (through ``part.rows``, e.g. a standardised view).
         context, training, task: as :func:`fit_clip_model`.
 
     Returns:
         ``(test_scores float64 (n_test_tracks, n_outputs), details)``.
     """
-    train_data, val_data = parts["train"], parts.get("validation")
-    train_ds = chunk_dataset(train_data, training.batch_size, shuffle=True, seed=context.seed)
-    val_ds = chunk_dataset(val_data, training.batch_size, shuffle=False) if val_data is not None else None
-    n_train = len(train_data.chunks)
+    train_part, val_part = parts["train"], parts.get("validation")
+    train_ds = clip_dataset(train_part.rows, train_part.patch_targets, training.batch_size, shuffle=True,
+                            seed=context.seed)
+    val_ds = (clip_dataset(val_part.rows, val_part.patch_targets, training.batch_size, shuffle=False)
+              if val_part is not None else None)
+    n_train = len(train_part.rows)
     result = _train(model, train_ds, val_ds, n_train, len(context.index.classes), training, task, context)
 
-    def predict(data: TrackChunks) -> np.ndarray:
-        chunk_probs = model.predict(chunk_inputs_dataset(data.chunks, training.batch_size), verbose=0)
-        return track_probabilities(chunk_probs, data.chunk_track, len(data.n_chunks))
+    def predict(part: "PatchPart") -> np.ndarray:
+        patch_probs = model.predict(clip_dataset(part.rows, None, training.batch_size, shuffle=False), verbose=0)
+        return track_probabilities(np.asarray(patch_probs), part.patch_track, len(part.track_ids))
 
     details = _training_details(model, result, n_train)
-    if val_data is not None:
-        details.update(_validation_score(task, val_data.labels, predict(val_data)))
+    if val_part is not None:
+        details.update(_validation_score(task, val_part.targets, predict(val_part)))
     return predict(parts["test"]), details
 
 
@@ -256,43 +262,141 @@ def run_clip_model_fold(builder: str, model_config, training: TrainingConfig, ta
     return evaluate(context, task, test_ids, scores, details)
 
 
-def own_feature_parts(context: FoldContext, extractor, cut, task: str = "genres") -> tuple[dict, dict, dict]:
-    """A scheme's own features for the fold, through the shared cache, cut into patches.
+@dataclass
+class PatchPart:
+    """The patches of one part of a fold (train, validation or test), in a memory-mapped store.
+
+    Attributes:
+        store: :class:`~common.feature_store.ClipFeatureStore` ``(n_patches, *patch)``, rows grouped
+            by track in ``track_ids`` order (row ids ``"<track_id>#<k>"``).
+        track_ids: the part's usable tracks.
+        n_patches: int64 ``(n_tracks,)``: patches per track.
+        targets: float32 ``(n_tracks, n_outputs)`` (one-hot genres or multi-hot tags).
+        rows: what the model reads, ``store.features`` or a view of it (e.g. standardised).
+    """
+
+    store: ClipFeatureStore
+    track_ids: list
+    n_patches: np.ndarray
+    targets: np.ndarray
+    rows: object = None
+
+    def __post_init__(self):
+        if self.rows is None:
+            self.rows = self.store.features
+
+    @property
+    def patch_track(self) -> np.ndarray:
+        """int64 ``(n_patches,)``: the track index of every row."""
+        return np.repeat(np.arange(len(self.track_ids)), self.n_patches)
+
+    @property
+    def patch_targets(self) -> np.ndarray:
+        """float32 ``(n_patches, n_outputs)``: every row's track target."""
+        return np.repeat(self.targets, self.n_patches, axis=0)
+
+
+def patch_store_root(context: FoldContext, extractor, cut_key: str) -> Path:
+    """``<work>/crnn_tf/feature_store/<dataset>/<kind>-<cut_key>``: one scheme-input's patch stores."""
+    return clip_store_root(context) / f"{extractor.kind}-{extractor.fingerprint()[:12]}-{cut_key}"
+
+
+def _patch_fingerprint(ids, tracks, extractor, cut_key: str, dtype: str) -> str:
+    import hashlib
+    import json
+
+    stamps = []
+    for track in tracks:
+        try:
+            stamps.append(FeatureCache.source_stamp(track.path))
+        except OSError:
+            stamps.append(None)
+    payload = json.dumps([list(ids), stamps, extractor.fingerprint(), cut_key, dtype], sort_keys=True, default=str)
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+
+
+def own_feature_parts(context: FoldContext, extractor, cut, task: str = "genres", *, cut_key: str,
+                      dtype: str = STORE_DTYPE) -> tuple[dict, dict, dict]:
+    """A scheme's own features for the fold, through the shared cache, cut into patches and stored.
+
+    Each part's patches are written once to a memory-mapped store under
+    :func:`patch_store_root` (so full MTAT / FMA patches need not fit in memory) and reused while
+    the part's tracks, their files (size, modification time), the extractor and ``cut_key`` are
+    unchanged; a reused store also keeps the reasons its tracks were skipped.
 
     Args:
         context: the fold (``cache_dir`` must be set, as :func:`common.runner.run_table` does).
         extractor: a feature-cache extractor (e.g. :class:`~common.waveform.WaveformExtractor`).
         cut: ``(features, track) -> patches (n, ...)``; may raise :class:`AudioError`.
         task: ``"genres"`` or ``"tags"``: the targets attached (see :func:`fold_targets`).
+        cut_key: a short string naming ``cut``'s settings (part of the stores' identity).
+        dtype: storage dtype of the patches.
 
     Returns:
-        ``({"train"|"validation"|"test": TrackChunks}, {part: [track ids kept]},
-        {track_id: reason} skipped)``. A track whose own feature cannot be made (an
-        :class:`AudioError`) is skipped and recorded, never dropped silently.
+        ``({"train"|"validation"|"test": PatchPart}, {part: [track ids kept]}, {track_id: reason}
+        skipped)``. A track whose own feature cannot be made (an :class:`AudioError`) is skipped
+        and recorded, never dropped silently.
 
     Raises:
         ConfigError: no ``cache_dir``.
         DatasetError: the training or test part has no usable track left.
     """
+    import json
+
+    from common.cache import atomic_write_text
+
     if context.cache_dir is None:
         raise ConfigError("this scheme computes its own features and needs FoldContext.cache_dir")
     cache = FeatureCache(context.cache_dir, extractor)
+    root = patch_store_root(context, extractor, cut_key)
     parts, kept, skipped = {}, {}, {}
-    for name, ids in (("train", context.split.train), ("validation", context.split.validation),
-                      ("test", context.split.test)):
-        patches, ok = [], []
-        for track in context.tracks(ids):
-            try:
-                patches.append(cut(cache.get(track.path), track))
-                ok.append(track.track_id)
-            except AudioError as exc:
-                skipped[track.track_id] = exc.reason
-        if not ok and name != "validation" and ids:
-            raise DatasetError(f"no usable {name} track for {extractor.kind} features "
-                               f"(e.g. {next(iter(skipped.values()), '?')})")
-        if ok:
-            parts[name] = TrackChunks.from_tracks(patches, fold_targets(context, ok, task))
-            kept[name] = ok
+    for name in ("train", "validation", "test"):
+        ids = list(getattr(context.split, name))
+        if not ids:
+            continue
+        tracks = context.tracks(ids)
+        folder = root / name
+        fingerprint = _patch_fingerprint(ids, tracks, extractor, cut_key, dtype)
+        store, part_skipped = None, None
+        try:
+            candidate = ClipFeatureStore.open(folder)
+            if candidate.fingerprint == fingerprint:
+                part_skipped = json.loads((folder / "skipped.json").read_text())
+                store = candidate
+        except (ValueError, OSError):
+            pass
+        if store is None:
+            counts, part_skipped = {}, {}
+            for track in tracks:  # pass 1: which tracks give patches, and how many
+                try:
+                    counts[track.track_id] = len(cut(cache.get(track.path), track))
+                except AudioError as exc:
+                    part_skipped[track.track_id] = exc.reason
+            row_ids = [f"{t}#{k}" for t in ids if t in counts for k in range(counts[t])]
+            by_id = {t.track_id: t for t in tracks}
+            last = {}
+
+            def patch(row_id: str) -> np.ndarray:
+                track_id, k = row_id.rsplit("#", 1)
+                if last.get("id") != track_id:  # rows come grouped by track: cut each track once
+                    last.update(id=track_id, patches=cut(cache.get(by_id[track_id].path), by_id[track_id]))
+                return last["patches"][int(k)]
+
+            if row_ids:
+                (folder / "skipped.json").unlink(missing_ok=True)
+                store = ClipFeatureStore.build(folder, row_ids, patch, dtype=dtype, fingerprint=fingerprint)
+                atomic_write_text(folder / "skipped.json", json.dumps(part_skipped))
+        skipped.update(part_skipped)
+        if store is None or not len(store):
+            if name != "validation":
+                raise DatasetError(f"no usable {name} track for {extractor.kind} features "
+                                   f"(e.g. {next(iter(part_skipped.values()), '?')})")
+            continue
+        rows_per_track = Counter(row.rsplit("#", 1)[0] for row in store.ids)  # insertion order = track order
+        ok = list(rows_per_track)
+        n_patches = np.array([rows_per_track[t] for t in ok], dtype=np.int64)
+        parts[name] = PatchPart(store, ok, n_patches, fold_targets(context, ok, task))
+        kept[name] = ok
     return parts, kept, skipped
 
 
@@ -315,11 +419,11 @@ def run_timbre_cnn_fold(model_config: TimbreCNNConfig, features, training: Train
     def cut(spectrogram, track):
         return chunk_spectrogram(spectrogram, model_config.patch_frames, source=str(track.path))
 
-    parts, kept, skipped = own_feature_parts(context, extractor, cut, task)
-    mean = parts["train"].chunks.mean(axis=0)
-    std = np.maximum(parts["train"].chunks.std(axis=0), 1e-3)
-    for name, data in parts.items():
-        parts[name] = TrackChunks(((data.chunks - mean) / std).astype(np.float32), data.n_chunks, data.labels)
+    parts, kept, skipped = own_feature_parts(context, extractor, cut, task,
+                                             cut_key=f"patches{model_config.patch_frames}")
+    mean, std = elementwise_mean_std(parts["train"].store.features)
+    for part in parts.values():
+        part.rows = StandardizedView(part.store.features, mean, std)
     model = _fresh_model(models.build_timbre_cnn, context, task, model_config)
     scores, details = fit_patch_model(model, parts, context, training, task)
     details.update(model_config=asdict(model_config), features=extractor.describe(), skipped_tracks=skipped)
@@ -342,7 +446,8 @@ def run_end_to_end_fold(model_config: EndToEndConfig, audio: WaveformConfig, tra
     def cut(signal, track):
         return waveform_windows(signal, model_config.window_samples, source=str(track.path))
 
-    parts, kept, skipped = own_feature_parts(context, extractor, cut, task)
+    parts, kept, skipped = own_feature_parts(context, extractor, cut, task,
+                                             cut_key=f"windows{model_config.window_samples}")
     model = _fresh_model(models.build_end_to_end, context, task, model_config)
     scores, details = fit_patch_model(model, parts, context, training, task)
     details.update(model_config=asdict(model_config), features=extractor.describe(), skipped_tracks=skipped)

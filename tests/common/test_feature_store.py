@@ -112,3 +112,19 @@ def test_split_stores_one_per_non_empty_part_and_their_root(tmp_path):
     assert (tmp_path / "fs" / "train" / "meta.json").is_file()
     assert table_store_root(tmp_path / "work" / "paper" / "table" / "scheme" / "fold_00") == \
         tmp_path / "work" / "paper" / "table" / "feature_store"
+
+
+def test_standardized_view_and_streamed_elementwise_statistics():
+    from common.feature_store import StandardizedView, elementwise_mean_std
+
+    rows = np.random.default_rng(3).normal(5.0, 2.0, (37, 4, 3)).astype(np.float32)
+    rows[:, 0, 0] = 1.0                                     # a constant position: std floored
+    mean, std = elementwise_mean_std(rows, floor=1e-3, block=8)
+    np.testing.assert_allclose(mean, rows.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(std[1:], rows.std(axis=0)[1:], rtol=1e-4)
+    assert std[0, 0] == pytest.approx(1e-3)
+    view = StandardizedView(rows, mean, std)
+    assert view.shape == rows.shape and len(view) == 37
+    np.testing.assert_allclose(view[np.array([2, 5])], (rows[[2, 5]] - mean) / std, rtol=1e-5)
+    x, = list(clip_dataset(view, None, 37, shuffle=False).take(1))
+    np.testing.assert_allclose(x.numpy().mean(axis=0)[1:], 0.0, atol=1e-4)

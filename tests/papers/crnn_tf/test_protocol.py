@@ -76,6 +76,7 @@ def test_own_features_skip_and_record_unusable_tracks(tmp_path):
     from common.runner import FoldContext
     from common.splits import Split
     from common.waveform import WaveformConfig, WaveformExtractor, waveform_windows
+    from common.cache import FeatureCache
     from papers.crnn_tf.protocol import own_feature_parts
     from tests.common.test_runner import tiny_gtzan
 
@@ -91,20 +92,37 @@ def test_own_features_skip_and_record_unusable_tracks(tmp_path):
     def cut(signal, track):
         return waveform_windows(signal, 1000, source=str(track.path))
 
-    parts, kept, skipped = own_feature_parts(context, WaveformExtractor(WaveformConfig(sample_rate=8000)), cut)
+    extractor = WaveformExtractor(WaveformConfig(sample_rate=8000))
+    parts, kept, skipped = own_feature_parts(context, extractor, cut, cut_key="w1000", dtype="float32")
     assert set(skipped) == {"rock.00001"} and "one window" in skipped["rock.00001"]
     assert "rock.00001" not in kept["test"] and len(kept["test"]) == 9 and "validation" not in parts
-    assert parts["train"].chunks.shape == (10 * 4, 1000) and parts["test"].labels.shape == (9, 10)
+    train = parts["train"]
+    assert train.store.features.shape == (10 * 4, 1000) and train.n_patches.tolist() == [4] * 10
+    assert parts["test"].targets.shape == (9, 10) and train.patch_targets.shape == (40, 10)
+    assert train.patch_track.tolist() == [i for i in range(10) for _ in range(4)]
+    # rows are the tracks' windows, in order
+    first = context.tracks([kept["train"][0]])[0]
+    np.testing.assert_array_equal(train.rows[np.arange(4)], cut(FeatureCache(tmp_path / "cache", extractor).get(
+        first.path), first))
     # genre targets are one-hot rows in the index's class order
-    assert (parts["test"].labels.sum(axis=1) == 1).all()
-    assert parts["test"].labels[0].argmax() == index.classes.index(next(
+    assert (parts["test"].targets.sum(axis=1) == 1).all()
+    assert parts["test"].targets[0].argmax() == index.classes.index(next(
         t.label for t in index.tracks if t.track_id == kept["test"][0]))
+    # a second scheme (or a rerun) reuses the stores, skip reasons included, without reading the audio
+    stamp = (train.store.folder / "features.npy").stat().st_mtime_ns
+    again, kept_again, skipped_again = own_feature_parts(context, extractor, cut, cut_key="w1000", dtype="float32")
+    assert (again["train"].store.folder / "features.npy").stat().st_mtime_ns == stamp
+    assert skipped_again == skipped and kept_again == kept
+    # other cut settings get their own stores
+    other, _, _ = own_feature_parts(context, extractor, lambda s, t: waveform_windows(s, 500, source=""),
+                                    cut_key="w500", dtype="float32")
+    assert other["train"].store.features.shape == (10 * 8, 500)
 
     def refuse(signal, track):
         return waveform_windows(signal, 10 ** 6, source=str(track.path))
 
     with pytest.raises(DatasetError, match="no usable train track"):
-        own_feature_parts(context, WaveformExtractor(WaveformConfig(sample_rate=8000)), refuse)
+        own_feature_parts(context, extractor, refuse, cut_key="refuse")
 
 
 def _tag_context(tmp_path):
