@@ -18,7 +18,6 @@ backend; without TensorFlow (e.g. ``KERAS_BACKEND=jax``) the TF feature rows say
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import platform
 import tempfile
@@ -103,16 +102,10 @@ def mcclstm_rows(steps: int) -> list[dict]:
 
 def paper_rows() -> list[dict]:
     """Rows from ``papers/<paper>/bench.py`` modules (``BENCHMARKS``), where present."""
-    from common.cli import PAPERS
+    from common.cli import paper_modules
 
     rows = []
-    for paper in PAPERS:
-        try:
-            module = importlib.import_module(f"papers.{paper}.bench")
-        except ModuleNotFoundError as exc:
-            if exc.name in (f"papers.{paper}", f"papers.{paper}.bench"):
-                continue
-            raise
+    for _, module in paper_modules("bench"):
         for name, unit, measure in getattr(module, "BENCHMARKS", []):
             print(f"  measuring {name} ...", flush=True)
             rows.append({"benchmark": name, "unit": unit, "rate": measure()})
