@@ -44,25 +44,44 @@ class FeatureExtractor(Protocol):
     def __call__(self, path: str | os.PathLike) -> np.ndarray: ...
 
 
+def _file_mode() -> int:
+    """Permission bits of a new file under the process's umask (``0o666 & ~umask``)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, write: Callable[[object], None]) -> None:
     """Write a file atomically: ``write(fileobj)`` fills a temporary file that is then renamed.
+
+    The file gets the permissions a plain ``open`` would give it (``0o666`` less the umask), not
+    the ``0o600`` of a temporary file. On failure the temporary file is removed and the
+    destination is left as it was.
 
     Args:
         path: destination; its folder is created if needed.
         write: callable receiving a binary file object opened for writing.
+
+    Raises:
+        OSError: the folder or file cannot be written (read-only, permissions, disk full); the
+            exception's ``filename`` is the destination.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as exc:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno is not None and not exc.filename:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
 
 

@@ -15,7 +15,10 @@ when a GPU is present.
 Tables are found in ``papers/<paper>/tables.py`` (its ``TABLES`` dict of factories). Dataset
 folders for ``all-results`` come from the environment variables named by each table (e.g.
 ``GTZAN_DIR``), defaulting to ``data/<dataset>``. Bad input ends with a one-paragraph message
-and exit status 2, not a traceback.
+and exit status 2, not a traceback: a dataset problem, a bad option, a run of the same table
+already writing to the results folder, or an operating-system error (read-only folder, disk full,
+permission denied), named with its path. Earlier results are left intact in every case (every
+result is written atomically).
 """
 
 from __future__ import annotations
@@ -55,6 +58,23 @@ def available_tables() -> dict:
         for name, factory in getattr(module, "TABLES", {}).items():
             tables[f"{paper}.{name}"] = factory
     return tables
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an operating-system error: what happened and to which path.
+
+    >>> describe_os_error(OSError(28, "No space left on device", "work/cache/x.npz"))
+    'No space left on device: work/cache/x.npz (the disk is full: free some space or point WORK_DIR / RESULTS_DIR elsewhere)'
+    """
+    import errno
+
+    hints = {errno.ENOSPC: "the disk is full: free some space or point WORK_DIR / RESULTS_DIR elsewhere",
+             errno.EROFS: "read-only file system: point RESULTS_DIR / WORK_DIR at a writable folder",
+             errno.EACCES: "permission denied: point RESULTS_DIR / WORK_DIR at a folder you can write",
+             errno.EPERM: "operation not permitted: point RESULTS_DIR / WORK_DIR at a folder you can write"}
+    where = f": {exc.filename}" if exc.filename else ""
+    hint = f" ({hints[exc.errno]})" if exc.errno in hints else ""
+    return f"{exc.strerror or exc}{where}{hint}"
 
 
 def _table(name: str):
@@ -123,9 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--folds", type=int, default=None, help="run only the first N folds")
         p.add_argument("--epochs", type=int, default=None, help="cap the number of epochs")
         p.add_argument("--schemes", default=None, help="comma-separated subset of trainable schemes")
-        p.add_argument("--results-dir", default="results")
+        p.add_argument("--results-dir", default="results",
+                       help="root of the result tables, figures, manifests and fold records (default: results)")
         p.add_argument("--work-dir", default="work", help="feature cache, checkpoints, TensorBoard logs")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=int, default=0, help="base seed of every (scheme, fold) (default: 0)")
         p.add_argument("--keras-verbose", default=2, type=int, help="Keras fit verbosity (0, 1, 2)")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         p.add_argument("--mixed-precision", choices=("auto", "on", "off"), default=None,
@@ -145,38 +166,58 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _set_acceleration_environment(args)
 
+    return guarded(lambda: _command(args))
+
+
+def guarded(call) -> int:
+    """Run ``call()`` and turn the errors this project expects into a message and exit status 2.
+
+    ``call`` returns an exit status (or None for 0). A :class:`~common.errors.ReproError` (bad
+    dataset, option, or a run already writing the table) and an ``OSError`` (read-only folder,
+    full disk, permissions) print ``error: ...`` on standard error, naming the path, with no
+    traceback.
+    """
     try:
-        if args.command == "list":
-            for name, factory in available_tables().items():
-                spec = factory()
-                print(f"{name:40s} make {spec.make_target:32s} {spec.dataset.dir_variable}  {spec.title}")
-        elif args.command == "run":
-            spec = _table(args.table)
-            data_dir = args.data_dir or os.environ.get(spec.dataset.dir_variable) or spec.dataset.default_dir
-            _run(spec, data_dir, args)
-        elif args.command == "all-results":
-            failed = []
-            for name, factory in available_tables().items():
-                spec = factory()
-                data_dir = os.environ.get(spec.dataset.dir_variable) or spec.dataset.default_dir
-                if not Path(data_dir).is_dir():
-                    print(f"-- skipped {name}: {spec.dataset.name} not found at {data_dir} "
-                          f"(set {spec.dataset.dir_variable}; {spec.dataset.how_to_get})", flush=True)
-                    continue
-                try:
-                    _run(spec, data_dir, args, _schemes_ready(spec, name, args))
-                except ReproError as exc:
-                    print(f"-- {name} failed: {exc}", file=sys.stderr, flush=True)
-                    failed.append(name)
-            if failed:
-                print(f"tables that failed: {', '.join(failed)}", file=sys.stderr)
-                return 1
-        elif args.command == "download":
-            loader = importlib.import_module(f"common.datasets.{args.dataset}")
-            print(f"{loader.NAME} is in {loader.download(args.dest)}")
+        return call() or 0
     except ReproError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"error: {describe_os_error(exc)}\nNothing already written was changed: every result and "
+              f"cache file is written atomically.", file=sys.stderr)
+        return 2
+
+
+def _command(args) -> int:
+    """Carry out a parsed command; returns the exit status."""
+    if args.command == "list":
+        for name, factory in available_tables().items():
+            spec = factory()
+            print(f"{name:40s} make {spec.make_target:32s} {spec.dataset.dir_variable}  {spec.title}")
+    elif args.command == "run":
+        spec = _table(args.table)
+        data_dir = args.data_dir or os.environ.get(spec.dataset.dir_variable) or spec.dataset.default_dir
+        _run(spec, data_dir, args)
+    elif args.command == "all-results":
+        failed = []
+        for name, factory in available_tables().items():
+            spec = factory()
+            data_dir = os.environ.get(spec.dataset.dir_variable) or spec.dataset.default_dir
+            if not Path(data_dir).is_dir():
+                print(f"-- skipped {name}: {spec.dataset.name} not found at {data_dir} "
+                      f"(set {spec.dataset.dir_variable}; {spec.dataset.how_to_get})", flush=True)
+                continue
+            try:
+                _run(spec, data_dir, args, _schemes_ready(spec, name, args))
+            except ReproError as exc:
+                print(f"-- {name} failed: {exc}", file=sys.stderr, flush=True)
+                failed.append(name)
+        if failed:
+            print(f"tables that failed: {', '.join(failed)}", file=sys.stderr)
+            return 1
+    elif args.command == "download":
+        loader = importlib.import_module(f"common.datasets.{args.dataset}")
+        print(f"{loader.NAME} is in {loader.download(args.dest)}")
     return 0
 
 

@@ -6,9 +6,11 @@ The table CSV has one row per (scheme, metric) with the columns of :data:`TABLE_
 - ``our_mean``, ``our_std``: what this code computed, over ``folds_run`` folds (std: sample std);
 - ``difference``: ``our_mean - paper_mean``;
 - ``n_tracks``: usable tracks of the dataset the run used (tells a full dataset from a subset);
-- ``status``: ``reproduced`` (this code trained and evaluated the scheme; it says nothing about
-  whether the numbers agree), ``paper-only`` (the paper's number only: the scheme is not
-  re-implemented here), or ``not run`` (trainable here but no fold has finished yet).
+- ``status``: ``reproduced`` (this code trained and evaluated the scheme on every fold of the
+  protocol without an epoch cap; it says nothing about whether the numbers agree), ``partial: 2/10
+  folds, epochs <= 2`` (fewer folds than the protocol's, or an epoch cap), ``paper-only`` (the
+  paper's number only: the scheme is not re-implemented here), or ``not run`` (trainable here but
+  no fold has finished yet).
 """
 
 from __future__ import annotations
@@ -36,8 +38,32 @@ class PaperResult:
     std: float | None = None
 
 
+def scheme_status(folds_done: int, folds_in_protocol: int | None, epochs_cap: int | None) -> str:
+    """The ``status`` of a trainable scheme's row: ``not run``, ``reproduced`` or ``partial: ...``.
+
+    Args:
+        folds_done: folds with a result.
+        folds_in_protocol: the protocol's number of folds (None: any count is complete).
+        epochs_cap: the epoch cap the results were computed under, or None.
+
+    Returns:
+        ``"reproduced"`` only for every fold without an epoch cap; else e.g.
+        ``"partial: 2/10 folds, epochs <= 2"``.
+    """
+    if folds_done == 0:
+        return "not run"
+    complete = folds_in_protocol is None or folds_done >= folds_in_protocol
+    if complete and epochs_cap is None:
+        return "reproduced"
+    parts = [f"{folds_done}/{folds_in_protocol if folds_in_protocol is not None else folds_done} folds"]
+    if epochs_cap is not None:
+        parts.append(f"epochs <= {epochs_cap}")
+    return "partial: " + ", ".join(parts)
+
+
 def build_table(scheme_names: list[str], metrics: list[str], reference: dict, fold_metrics: dict,
-                trainable: set[str], n_tracks: int | None = None) -> pd.DataFrame:
+                trainable: set[str], n_tracks: int | None = None, *, folds_in_protocol: int | None = None,
+                epochs_cap: int | None = None) -> pd.DataFrame:
     """Assemble the comparison table.
 
     Args:
@@ -47,6 +73,8 @@ def build_table(scheme_names: list[str], metrics: list[str], reference: dict, fo
         fold_metrics: ``{scheme: [{metric: value}, ...]}`` -- one dict per finished fold.
         trainable: schemes this code implements.
         n_tracks: usable tracks in the dataset this run used (a full-size dataset or a subset).
+        folds_in_protocol: the protocol's fold count (for the ``status`` column; None: any count).
+        epochs_cap: the epoch cap of the results (None: the schemes' own settings).
 
     Returns:
         DataFrame with :data:`TABLE_COLUMNS`.
@@ -62,7 +90,7 @@ def build_table(scheme_names: list[str], metrics: list[str], reference: dict, fo
             if scheme not in trainable:
                 status = "paper-only"
             else:
-                status = "reproduced" if values else "not run"
+                status = scheme_status(len(values), folds_in_protocol, epochs_cap)
             paper_mean = paper.mean if paper else math.nan
             paper_std = paper.std if paper and paper.std is not None else math.nan
             rows.append({"scheme": scheme, "metric": metric, "paper_mean": paper_mean, "paper_std": paper_std,

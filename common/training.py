@@ -13,8 +13,10 @@ CPU. The command line (``--mixed-precision``, ``--xla``) overrides them through 
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -102,6 +104,71 @@ class TrainingConfig:
         return out
 
 
+#: Bytes of free space kept in reserve beyond a checkpoint's estimated size before it is written.
+CHECKPOINT_MARGIN_BYTES = 16 * 2 ** 20
+
+
+def save_weights_atomically(model: keras.Model, path: str | os.PathLike) -> None:
+    """Save ``model``'s weights to ``path`` (``*.weights.h5``) through a temporary file and a rename.
+
+    A reader (or a crash) never sees a half-written checkpoint. Free space is checked first
+    (the weights' size plus :data:`CHECKPOINT_MARGIN_BYTES`), so a full disk gives a clean
+    ``OSError`` instead of an HDF5 failure inside the write.
+
+    Raises:
+        OSError: not enough free space, or the folder is not writable; ``filename`` is ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    needed = sum(int(w.size) * w.dtype.itemsize for w in map(keras.ops.convert_to_numpy, model.weights))
+    free = shutil.disk_usage(path.parent).free
+    if free < needed + CHECKPOINT_MARGIN_BYTES:
+        raise OSError(errno.ENOSPC, f"no space left for a checkpoint of {needed / 2 ** 20:.1f} MiB "
+                                    f"({free / 2 ** 20:.1f} MiB free)", str(path))
+    tmp = path.with_name(f".{path.name[:-len('.weights.h5')]}.{os.getpid()}.tmp.weights.h5")
+    try:
+        model.save_weights(str(tmp))
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if tmp.exists():
+            tmp.unlink()
+        if isinstance(exc, OSError) and not exc.filename:
+            raise OSError(exc.errno or errno.EIO, str(exc), str(path)) from exc
+        raise
+
+
+class BestWeightsCheckpoint(keras.callbacks.Callback):
+    """Keep the weights of the epoch with the best ``monitor`` value, saved atomically.
+
+    Best is the lowest value, or the highest for accuracy- and AUC-like quantities (names holding
+    ``acc`` or ``auc``), as Keras' ``mode="auto"`` decides.
+
+    Replaces ``keras.callbacks.ModelCheckpoint(save_best_only=True, save_weights_only=True)``,
+    which writes the file in place (a concurrent reader or a crash can see a truncated file).
+
+    Args:
+        path: checkpoint file (``*.weights.h5``).
+        monitor: a quantity of the epoch logs to minimise (``"val_loss"``).
+    """
+
+    def __init__(self, path: str | os.PathLike, monitor: str):
+        super().__init__()
+        if not str(path).endswith(".weights.h5"):
+            raise ConfigError(f"checkpoint path must end with .weights.h5: {path}")
+        self.path, self.monitor, self.best = Path(path), monitor, math.inf
+        self.sign = -1.0 if any(key in monitor for key in ("acc", "auc")) else 1.0
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(float(value)):
+            if not self.path.exists():  # keep something to restore even if the quantity is never finite
+                save_weights_atomically(self.model, self.path)
+            return
+        if self.sign * float(value) < self.best:
+            self.best = self.sign * float(value)
+            save_weights_atomically(self.model, self.path)
+
+
 @dataclass
 class TrainingResult:
     """What :func:`train` did.
@@ -148,8 +215,7 @@ def train(model: keras.Model, train_ds, validation_ds, config: TrainingConfig, *
     checkpoint_path = Path(checkpoint_path)
     checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
     monitor = config.monitor if validation_ds is not None else "loss"
-    callbacks = [keras.callbacks.ModelCheckpoint(str(checkpoint_path), monitor=monitor,
-                                                 save_best_only=True, save_weights_only=True)]
+    callbacks = [BestWeightsCheckpoint(checkpoint_path, monitor=monitor)]
     if validation_ds is not None and config.patience > 0:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience))
     if config.lr_decay_per_epoch != 1.0:

@@ -34,7 +34,7 @@ def test_all_results_runs_the_rows_whose_preflight_passes(tmp_path, capsys, monk
     from common import cli
     from common.errors import ConfigError
     from common.runner import Scheme
-    from tests.common.test_runner import MajorityScheme, tiny_gtzan, toy_spec
+    from tests.runner_fixtures import MajorityScheme, tiny_gtzan, toy_spec
 
     def missing_weights():
         raise ConfigError("pre-trained weights not found: /nowhere.h5\nsecond line")
@@ -50,5 +50,8 @@ def test_all_results_runs_the_rows_whose_preflight_passes(tmp_path, capsys, monk
     assert "scheme 'transfer' skipped: pre-trained weights not found: /nowhere.h5" in out
     import pandas as pd
 
-    table = pd.read_csv(tmp_path / "r" / "toy" / "table_toy.csv").set_index("scheme")
+    # a scheme subset is not the full protocol: its table goes to the partial folder named by its caps
+    assert not (tmp_path / "r" / "toy" / "table_toy.csv").exists()
+    table = pd.read_csv(tmp_path / "r" / "toy" / "partial" / "table_toy" / "schemes-majority" /
+                        "table_toy.csv").set_index("scheme")
     assert table.loc["majority", "status"] == "reproduced" and table.loc["transfer", "status"] == "not run"

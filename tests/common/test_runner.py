@@ -7,51 +7,9 @@ import pandas as pd
 import pytest
 
 from common.datasets import gtzan
-from common.features import LogMelConfig, LogMelExtractor, chunk_spectrogram
-from common.runner import DatasetSpec, FoldOutcome, Scheme, TableSpec, reference_table, run_table
-from common.splits import CrossValidation
+from common.runner import run_table
 from tests.audio_fixtures import write_audio, write_corrupt
-
-FEATURES = LogMelConfig(sample_rate=8000, n_fft=256, hop_length=128, window="hann", n_mels=8)
-
-
-def tiny_gtzan(root, per_genre=4, seconds=0.5):
-    for g, genre in enumerate(gtzan.GENRES):
-        for i in range(per_genre):
-            write_audio(root / "genres" / genre / f"{genre}.{i:05d}.wav", seconds=seconds, sample_rate=8000,
-                        frequency=100.0 * (g + 1), seed=i)
-    return root
-
-
-class MajorityScheme:
-    """Predicts the most frequent training label; counts its calls; can fail on demand."""
-
-    def __init__(self, fail_on_fold=None):
-        self.calls = []
-        self.fail_on_fold = fail_on_fold
-
-    def __call__(self, context):
-        if context.split.fold == self.fail_on_fold:
-            raise KeyboardInterrupt
-        self.calls.append(context.split.fold)
-        train = context.labels(context.split.train)
-        test = context.labels(context.split.test)
-        guess = np.bincount(train).argmax()
-        assert all(context.features[i].shape[1:] == (8, 10) for i in context.split.test)
-        return FoldOutcome({"accuracy": 100.0 * float(np.mean(test == guess))}, {"guess": int(guess)})
-
-
-def toy_spec(scheme, n_folds=3):
-    return TableSpec(
-        paper="toy", table_id="table_toy", title="toy table",
-        dataset=DatasetSpec("gtzan", gtzan.index, "GTZAN_DIR", "data/gtzan"),
-        extractor=lambda: LogMelExtractor(FEATURES),
-        prepare=lambda spec, track: chunk_spectrogram(spec, 10, source=str(track.path)),
-        protocol=CrossValidation(n_folds=n_folds, validation_fraction=0.25, seed=0),
-        metrics=("accuracy",),
-        schemes=(Scheme("[ref]", None, "quoted"), Scheme("majority", scheme, "majority class")),
-        reference=reference_table({"[ref]": {"accuracy": (50.0, None)}, "majority": {"accuracy": (10.0, 1.0)}}))
-
+from tests.runner_fixtures import MajorityScheme, tiny_gtzan, toy_spec
 
 def test_outputs_and_resume_after_interruption(tmp_path):
     data = tiny_gtzan(tmp_path / "data")
@@ -59,8 +17,12 @@ def test_outputs_and_resume_after_interruption(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_table(toy_spec(failing), data, results_dir=tmp_path / "results", work_dir=tmp_path / "work",
                   progress=False)
-    manifest = json.loads((tmp_path / "results/toy/table_toy_manifest.json").read_text())
+    assert not (tmp_path / "results/toy/table_toy_manifest.json").exists()  # canonical only when complete
+    unfinished = tmp_path / "results/toy/partial/table_toy/full-protocol-unfinished"
+    manifest = json.loads((unfinished / "table_toy_manifest.json").read_text())
     assert manifest["status"] == "interrupted" and failing.calls == [0]
+    progress = pd.read_csv(unfinished / "table_toy.csv")
+    assert progress.loc[progress["scheme"] == "majority", "status"].item() == "partial: 1/3 folds"
 
     resumed = MajorityScheme()
     run_table(toy_spec(resumed), data, results_dir=tmp_path / "results", work_dir=tmp_path / "work",
@@ -84,7 +46,9 @@ def test_outputs_and_resume_after_interruption(tmp_path):
     assert manifest["status"] == "complete" and manifest["dataset"]["n_tracks"] == 40
     assert {"tensorflow", "numpy", "librosa"} <= set(manifest["versions"])
     assert "cpu_count" in manifest["hardware"] and manifest["wall_seconds"] > 0
-    assert (out / "table_toy" / "splits.json").exists()
+    assert len(list((out / "table_toy" / "splits").glob("*.json"))) == 1
+    assert manifest["caps"]["description"] == "full protocol" and len(manifest["records"]) == 3
+    assert not unfinished.exists()  # the unfinished run's partial table is gone once the table is complete
 
 
 def test_changed_settings_rerun_the_folds(tmp_path):
@@ -103,7 +67,8 @@ def test_unusable_tracks_are_skipped_and_recorded(tmp_path):
     write_audio(data / "genres" / "pop" / "pop.00011.wav", seconds=0.1, sample_rate=8000)  # < one chunk
     run_table(toy_spec(MajorityScheme()), data, results_dir=tmp_path / "r", work_dir=tmp_path / "w", folds=1,
               progress=False)
-    manifest = json.loads((tmp_path / "r/toy/table_toy_manifest.json").read_text())
+    manifest = json.loads((tmp_path / "r/toy/partial/table_toy/folds-1of3/table_toy_manifest.json").read_text())
+    assert manifest["status"] == "partial"
     assert "too short for one chunk" in manifest["skipped_tracks"]["pop.00011"]
     problems = manifest["dataset"]["problems"]
     assert any(path.endswith("rock.00010.wav") and "cannot read" in why for path, why in problems.items())

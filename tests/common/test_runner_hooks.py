@@ -4,7 +4,7 @@ import pytest
 
 from common.errors import ConfigError
 from common.runner import FoldOutcome, Scheme, run_table
-from tests.common.test_runner import tiny_gtzan, toy_spec
+from tests.runner_fixtures import tiny_gtzan, toy_spec
 
 
 def test_preflight_runs_first_and_only_for_selected_schemes(tmp_path):

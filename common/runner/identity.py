@@ -1,0 +1,158 @@
+"""Run identity: what determines a fold result, hashed, so a result is reused only when nothing changed.
+
+A *unit of work* is one (scheme, fold). Its identity is a hash of everything that determines its
+result:
+
+- the scheme's name and settings (``Scheme.config``);
+- the feature extractor's configuration (its fingerprint);
+- the fold's split (the train / validation / test track ids);
+- the epoch cap (None for the scheme's own setting) and the unit's seed;
+- the code version of the models and protocols (:func:`code_version`);
+- the content of every audio file the fold reads (:class:`ContentHashes`).
+
+Two units with the same identity compute the same thing (up to the non-determinism of the
+hardware), so a stored record is reused; any change gives a new identity and a new record, kept
+beside the old one (none overwrites another).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from filelock import FileLock
+
+from common.cache import atomic_write_text
+from common.datasets.base import Track
+
+#: Modules of ``common`` that orchestrate runs and write outputs: they cannot change a fold's numbers,
+#: so an edit to them does not invalidate stored results. Every other module of ``common`` and every
+#: module of the paper's package counts towards :func:`code_version`.
+ORCHESTRATION_MODULES = ("cli.py", "results.py", "report.py", "runner", "__init__.py")
+
+
+def fingerprint(payload) -> str:
+    """16 hex digits of the SHA-1 of ``payload`` as canonical JSON (sorted keys; unknown types via str)."""
+    return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _source_digest(path: Path) -> str:
+    """SHA-1 of a Python file's syntax tree without docstrings (comments and layout do not count)."""
+    source = path.read_text(encoding="utf-8")
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return hashlib.sha1(source.encode()).hexdigest()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(getattr(body[0], "value", None), ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha1(ast.dump(tree, include_attributes=False).encode()).hexdigest()
+
+
+def code_version(paper: str, repository: Path | None = None) -> str:
+    """Hash of the code that computes a paper's fold results.
+
+    Covers every ``.py`` file of ``papers/<paper>/`` and of ``common/`` except
+    :data:`ORCHESTRATION_MODULES`, each reduced to its syntax tree without docstrings, so editing
+    documentation or comments keeps stored results valid while any change of code invalidates them.
+
+    Args:
+        paper: paper package name (``"mcclstm"``).
+        repository: repository root (default: the one this file is in).
+
+    Returns:
+        16 hex digits.
+    """
+    root = repository or Path(__file__).resolve().parents[2]
+    files = sorted((root / "papers" / paper).glob("*.py")) if (root / "papers" / paper).is_dir() else []
+    for path in sorted((root / "common").rglob("*.py")):
+        relative = path.relative_to(root / "common").parts
+        if relative[0] in ORCHESTRATION_MODULES:
+            continue
+        files.append(path)
+    return fingerprint({str(p.relative_to(root)): _source_digest(p) for p in files})
+
+
+class ContentHashes:
+    """SHA-256 of audio files' bytes, remembered by (resolved path, size, modification time).
+
+    A file is read and hashed once; later runs reuse the stored hash while the file's size and
+    ``mtime_ns`` are unchanged. A change that keeps both (an edit that restores the time stamp)
+    is not seen: touch the file, or delete ``content_hashes.json``, to force hashing.
+
+    The store is ``<cache_dir>/content_hashes.json``, updated atomically under a lock so that
+    concurrent runs sharing a work folder never lose each other's entries.
+
+    Args:
+        cache_dir: folder of the store (created on first save).
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike):
+        self.path = Path(cache_dir) / "content_hashes.json"
+        self._known: dict[str, list] = self._read()
+        self._new: dict[str, list] = {}
+
+    def _read(self) -> dict:
+        try:
+            stored = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return stored if isinstance(stored, dict) else {}
+
+    def of(self, path: str | os.PathLike) -> str:
+        """The SHA-256 hex digest of a file's bytes.
+
+        Raises:
+            OSError: the file cannot be read.
+        """
+        path = Path(path).resolve()
+        stat = path.stat()
+        known = self._known.get(str(path)) or self._new.get(str(path))
+        if isinstance(known, list) and len(known) == 3 and known[:2] == [stat.st_size, stat.st_mtime_ns]:
+            return known[2]
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        self._new[str(path)] = [stat.st_size, stat.st_mtime_ns, digest.hexdigest()]
+        return digest.hexdigest()
+
+    def save(self) -> None:
+        """Merge the newly computed hashes into the store (atomic, under a lock)."""
+        if not self._new:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.path) + ".lock"):
+            merged = {**self._read(), **self._new}
+            atomic_write_text(self.path, json.dumps(merged, sort_keys=True))
+        self._known, self._new = merged, {}
+
+
+def tracks_digest(tracks: list[Track], hashes: ContentHashes) -> str:
+    """Digest of the contents of a set of tracks: ``fingerprint({track_id: sha256})``."""
+    return fingerprint({t.track_id: hashes.of(t.path) for t in tracks})
+
+
+def unit_identity(*, scheme: str, config: dict, features: str, split: str, epochs: int | None, seed: int,
+                  code: str, audio: str) -> tuple[str, dict]:
+    """Identity of one (scheme, fold) unit: ``(16-hex identity, the payload it hashes)``.
+
+    Args:
+        scheme: scheme name.
+        config: the scheme's settings (``Scheme.config``).
+        features: the feature extractor's fingerprint.
+        split: the fold's split fingerprint (``Split.fingerprint()``).
+        epochs: epoch cap, or None.
+        seed: the unit's seed.
+        code: :func:`code_version` of the paper.
+        audio: :func:`tracks_digest` of every track the fold reads.
+    """
+    payload = {"scheme": scheme, "config": config, "features": features, "split": split, "epochs": epochs,
+               "seed": seed, "code": code, "audio": audio}
+    return fingerprint(payload), payload

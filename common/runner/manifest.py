@@ -1,0 +1,68 @@
+"""The run manifest: what a reader needs to know how a table was computed.
+
+Dataset path and per-class counts, skipped files and why, feature and model configuration,
+protocol, caps, library versions, seed, git commit, hardware, wall time, and which fold records
+(identities) make up the table.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+
+def library_versions() -> dict:
+    """``{library: version}`` of Python and the numerical / audio libraries that are importable."""
+    versions = {"python": sys.version.split()[0]}
+    for name in ("tensorflow", "keras", "jax", "numpy", "scipy", "librosa", "soundfile", "soxr", "sklearn",
+                 "pandas", "kymatio", "filelock"):
+        if name == "jax" and "jax" not in sys.modules:
+            continue
+        try:
+            module = __import__(name)
+            versions[name] = getattr(module, "__version__", "?")
+        except Exception:  # noqa: BLE001 - an optional library that is absent or broken is just not listed
+            continue
+    try:
+        import keras
+
+        versions["keras_backend"] = keras.backend.backend()
+    except Exception:  # noqa: BLE001
+        pass
+    return versions
+
+
+def hardware() -> dict:
+    """Platform, processor, CPU count, load average and the GPUs TensorFlow sees."""
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count()}
+    try:
+        info["load_average_1min"] = round(os.getloadavg()[0], 2)
+    except OSError:
+        pass
+    try:
+        import tensorflow as tf
+
+        info["gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
+    except Exception:  # noqa: BLE001
+        info["gpus"] = "unknown"
+    return info
+
+
+def git_commit() -> str | None:
+    """The repository's HEAD commit, with ``+dirty`` when tracked code files differ from it; None outside git."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=root)
+        commit = head.stdout.strip() or None
+        if commit:
+            status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "common",
+                                     "papers"], capture_output=True, text=True, timeout=5, cwd=root)
+            if status.stdout.strip():
+                commit += "+dirty"
+        return commit
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -1,0 +1,168 @@
+"""What a table is: its dataset, features, protocol, schemes and the paper's numbers.
+
+These records are what each paper's ``tables.py`` builds; :func:`common.runner.run_table` executes
+them. A scheme's ``run_fold`` receives a :class:`FoldContext` and returns a :class:`FoldOutcome`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from common.datasets.base import DatasetIndex, Track
+from common.results import PaperResult
+from common.splits import Split
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How a table finds its dataset.
+
+    Attributes:
+        name: dataset name (``"gtzan"``).
+        index: ``root -> DatasetIndex`` loader.
+        dir_variable: Make variable / environment variable holding the folder (``"GTZAN_DIR"``).
+        default_dir: default folder, relative to the repository root.
+        how_to_get: one line on where to obtain the data, shown when it is absent.
+    """
+
+    name: str
+    index: Callable[[Path], DatasetIndex]
+    dir_variable: str
+    default_dir: str
+    how_to_get: str = ""
+
+
+@dataclass
+class FoldContext:
+    """Everything a scheme's ``run_fold`` receives.
+
+    Attributes:
+        index: dataset index restricted to usable tracks.
+        features: ``{track_id: prepared features}`` (e.g. chunks ``(n_chunks, M, N)``).
+        split: the fold's track ids.
+        seed: seed for this (scheme, fold): set it before building the model.
+        epochs: epoch cap for quick runs, or None for the scheme's own setting.
+        work_dir: scratch folder of this unit of work (scheme, fold, run identity):
+            ``<work>/<paper>/<table>/<scheme>/fold_<k>-<identity>``; checkpoints and TensorBoard
+            logs go here, so runs of different identities never share a checkpoint.
+        verbose: Keras verbosity.
+        cache_dir: root of the run's feature caches (``<work_dir>/cache``). A scheme whose input is
+            not the table's feature (e.g. raw audio beside a log-mel table) computes its own through
+            ``FeatureCache(cache_dir, its_extractor)``, so those too are computed once and reused.
+    """
+
+    index: DatasetIndex
+    features: dict
+    split: Split
+    seed: int
+    epochs: int | None
+    work_dir: Path
+    verbose: Any = "auto"
+    cache_dir: Path | None = None
+
+    def tracks(self, ids) -> list[Track]:
+        """Tracks for a list of ids, in that order."""
+        lookup = {t.track_id: t for t in self.index.tracks}
+        return [lookup[i] for i in ids]
+
+    def labels(self, ids) -> np.ndarray:
+        """Int class indices ``(len(ids),)`` of single-label tracks."""
+        lookup = {name: i for i, name in enumerate(self.index.classes)}
+        return np.array([lookup[t.label] for t in self.tracks(ids)], dtype=np.int64)
+
+    def targets(self, ids) -> np.ndarray:
+        """Binary tag matrix ``(len(ids), n_tags)`` float32 of multi-label tracks."""
+        lookup = {name: i for i, name in enumerate(self.index.classes)}
+        out = np.zeros((len(ids), len(self.index.classes)), dtype=np.float32)
+        for row, track in enumerate(self.tracks(ids)):
+            for tag in track.tags:
+                out[row, lookup[tag]] = 1.0
+        return out
+
+
+@dataclass
+class FoldOutcome:
+    """What ``run_fold`` returns: metric values (table units) and free-form details (JSON-able)."""
+
+    metrics: dict
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A row of a table.
+
+    Attributes:
+        name: the paper's name of the scheme.
+        run_fold: ``FoldContext -> FoldOutcome``; None for a paper-only row (not implemented here).
+        description: what it is (architecture / method), for the manifest.
+        config: JSON-able settings; part of the run identity, so a change re-runs the folds.
+        preflight: zero-argument check run before the dataset is indexed when the scheme is
+            selected (e.g. that a pre-trained weights file exists); it raises
+            :class:`~common.errors.ConfigError` so that a run fails at once, not after hours.
+    """
+
+    name: str
+    run_fold: Callable[[FoldContext], FoldOutcome] | None
+    description: str = ""
+    config: dict = field(default_factory=dict)
+    preflight: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table of a paper: dataset, features, protocol, schemes and the paper's numbers.
+
+    Attributes:
+        paper: paper package name (``"mcclstm"``); results go to ``results/<paper>/``.
+        table_id: file stem and CLI name (``"table3_gtzan"``).
+        title: human-readable title.
+        dataset: where the data is.
+        extractor: zero-argument factory of the cached feature extractor.
+        prepare: ``(features, track) -> prepared`` after the cache (e.g. chunking); may raise
+            :class:`~common.errors.AudioError` to skip a track.
+        protocol: object with ``make_splits(index)``, ``describe()`` and ``n_folds``.
+        metrics: metric names, primary first (keys of ``FoldOutcome.metrics``).
+        schemes: rows in the table's order (trainable and paper-only).
+        reference: ``{scheme: {metric: PaperResult}}`` -- the paper's published numbers.
+        source: where in the paper the table is.
+        make_name: the Makefile target, when it is not ``table_id`` with ``-`` for ``_``
+            (e.g. ``"msecnn-table1-mtat"``).
+        post_run: optional ``(out_dir, fold_records) -> None`` called after the table is written,
+            with ``out_dir`` the folder the table was written to and ``fold_records = {scheme:
+            [fold record, ...]}`` (the dicts of the fold-record store: metrics, details, ...); for
+            outputs derived from several schemes' details, e.g. a figure.
+    """
+
+    paper: str
+    table_id: str
+    title: str
+    dataset: DatasetSpec
+    extractor: Callable[[], Any]
+    prepare: Callable[[np.ndarray, Track], Any]
+    protocol: Any
+    metrics: tuple[str, ...]
+    schemes: tuple[Scheme, ...]
+    reference: dict
+    source: str = ""
+    make_name: str = ""
+    post_run: Callable[[Path, dict], None] | None = None
+
+    @property
+    def make_target(self) -> str:
+        """The Makefile target that runs this table."""
+        return self.make_name or self.table_id.replace("_", "-")
+
+    def trainable(self) -> list[Scheme]:
+        """Schemes this code implements."""
+        return [s for s in self.schemes if s.run_fold is not None]
+
+
+def reference_table(rows: dict) -> dict:
+    """Build ``{scheme: {metric: PaperResult}}`` from ``{scheme: {metric: (mean, std|None)}}``."""
+    return {scheme: {metric: PaperResult(*value) for metric, value in metrics.items()}
+            for scheme, metrics in rows.items()}

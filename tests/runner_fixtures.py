@@ -1,0 +1,103 @@
+"""A toy table for runner tests: a tiny generated GTZAN tree and schemes that train nothing.
+
+Also runnable as a command, so that tests can run, kill and race real processes::
+
+    python -m tests.runner_fixtures DATA RESULTS WORK [--folds N] [--epochs N] [--hold-fold K]
+
+``--hold-fold K`` makes the scheme wait inside fold K until the file ``<WORK>/release`` exists
+(or 60 s pass), after writing ``<WORK>/holding-<K>``; tests use it to act while a run is busy.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common.datasets import gtzan
+from common.features import LogMelConfig, LogMelExtractor, chunk_spectrogram
+from common.runner import DatasetSpec, FoldOutcome, Scheme, TableSpec, reference_table
+from common.splits import CrossValidation
+from tests.audio_fixtures import write_audio
+
+FEATURES = LogMelConfig(sample_rate=8000, n_fft=256, hop_length=128, window="hann", n_mels=8)
+
+
+def tiny_gtzan(root, per_genre=4, seconds=0.5):
+    """A GTZAN tree of ``10 x per_genre`` sine clips at 8 kHz under ``root/genres``."""
+    for g, genre in enumerate(gtzan.GENRES):
+        for i in range(per_genre):
+            write_audio(root / "genres" / genre / f"{genre}.{i:05d}.wav", seconds=seconds, sample_rate=8000,
+                        frequency=100.0 * (g + 1), seed=i)
+    return root
+
+
+class MajorityScheme:
+    """Predicts the most frequent training label; counts its calls; can fail or wait on demand.
+
+    Args:
+        fail_on_fold: raise KeyboardInterrupt in this fold.
+        hold_fold: wait in this fold until ``<work>/release`` exists (see the module docstring).
+        work: the run's work folder (for ``hold_fold``).
+    """
+
+    def __init__(self, fail_on_fold=None, hold_fold=None, work=None):
+        self.calls = []
+        self.fail_on_fold = fail_on_fold
+        self.hold_fold, self.work = hold_fold, work
+
+    def __call__(self, context):
+        if context.split.fold == self.fail_on_fold:
+            raise KeyboardInterrupt
+        if context.split.fold == self.hold_fold:
+            (Path(self.work) / f"holding-{self.hold_fold}").write_text(str(os.getpid()))
+            deadline = time.time() + 60
+            while not (Path(self.work) / "release").exists() and time.time() < deadline:
+                time.sleep(0.05)
+        self.calls.append(context.split.fold)
+        train = context.labels(context.split.train)
+        test = context.labels(context.split.test)
+        guess = np.bincount(train).argmax()
+        assert all(context.features[i].shape[1:] == (8, 10) for i in context.split.test)
+        return FoldOutcome({"accuracy": 100.0 * float(np.mean(test == guess))},
+                           {"guess": int(guess), "test_ids": list(context.split.test)})
+
+
+def toy_spec(scheme, n_folds=3, extra_schemes=(), protocol=None):
+    """A table with a paper-only row ``[ref]``, the trainable ``majority`` row and ``extra_schemes``."""
+    return TableSpec(
+        paper="toy", table_id="table_toy", title="toy table",
+        dataset=DatasetSpec("gtzan", gtzan.index, "GTZAN_DIR", "data/gtzan"),
+        extractor=lambda: LogMelExtractor(FEATURES),
+        prepare=lambda spec, track: chunk_spectrogram(spec, 10, source=str(track.path)),
+        protocol=protocol or CrossValidation(n_folds=n_folds, validation_fraction=0.25, seed=0),
+        metrics=("accuracy",),
+        schemes=(Scheme("[ref]", None, "quoted"), Scheme("majority", scheme, "majority class"), *extra_schemes),
+        reference=reference_table({"[ref]": {"accuracy": (50.0, None)}, "majority": {"accuracy": (10.0, 1.0)}}))
+
+
+def main(argv=None) -> int:
+    """Run the toy table like ``common.cli run`` does (same error handling); returns the exit status."""
+    import argparse
+
+    from common.cli import guarded
+    from common.runner import run_table
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("data")
+    parser.add_argument("results")
+    parser.add_argument("work")
+    parser.add_argument("--folds", type=int)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--hold-fold", type=int)
+    args = parser.parse_args(argv)
+    scheme = MajorityScheme(hold_fold=args.hold_fold, work=args.work)
+    return guarded(lambda: run_table(toy_spec(scheme), args.data, results_dir=args.results, work_dir=args.work,
+                                     folds=args.folds, epochs=args.epochs, progress=False) is None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
