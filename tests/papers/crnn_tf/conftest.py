@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from common.runner import run_table
+from tests.run_outputs import fold_record
 from papers.crnn_tf.tables import table1_mtat
 from tests.mtat_fixtures import Clip, write_mtat_tree
 from tests.papers.crnn_tf.tiny_settings import tiny_settings
@@ -47,7 +48,8 @@ class Table1Run:
     @property
     def crnn_tf_weights(self) -> Path:
         """The checkpoint Table III starts from (the runner's layout, as ``DEFAULT_WEIGHTS``)."""
-        return self.work / "crnn_tf" / "table1_mtat" / "CRNN-TF" / "fold_00" / "best.weights.h5"
+        record = fold_record(self.results, "crnn_tf", "table1_mtat", "CRNN-TF")
+        return Path(record["work_dir"]) / "best.weights.h5"
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from common.runner import run_table
+from tests.run_outputs import fold_record, table_folder
 from papers.crnn_tf.tables import table2_fma
 from tests.audio_fixtures import write_audio, write_corrupt
 from tests.fma_fixtures import tiny_fma
@@ -25,12 +26,12 @@ def test_table2_on_tiny_fma(tmp_path):
     # ~30 s of graph tracing on 2 cores: it is covered by the model tests, not run here
     frame = run_table(spec, data, results_dir=tmp_path / "results", work_dir=tmp_path / "work", epochs=2,
                       schemes=["FCN", "Timbre CNN", "End-to-end", "CRNN", "CRNN-TF"], verbose=0, progress=False)
-    out = tmp_path / "results" / "crnn_tf"
+    out = table_folder(tmp_path / "results", "crnn_tf", "table2_fma")
     table = pd.read_csv(out / "table2_fma.csv")
     assert frame.shape == table.shape
     assert list(dict.fromkeys(table["scheme"])) == ["FCN", "Timbre CNN", "End-to-end", "CRNN", "CRNN-TF",
                                                     "CRNN-TF (GRU)"]
-    trained = table[table["status"] == "reproduced"]
+    trained = table[table["status"] == "partial: 1/1 folds, epochs <= 2"]
     assert set(trained["scheme"]) == {"FCN", "Timbre CNN", "End-to-end", "CRNN", "CRNN-TF"}
     assert (table.loc[table["scheme"] == "CRNN-TF (GRU)", "status"] == "not run").all()
     assert set(trained["metric"]) == {"AUC", "recall", "F1", "accuracy", "precision"}
@@ -39,16 +40,17 @@ def test_table2_on_tiny_fma(tmp_path):
     paper = table[(table["scheme"] == "CRNN-TF") & (table["metric"] == "accuracy")]
     assert paper["paper_mean"].item() == pytest.approx(0.647)
     manifest = json.loads((out / "table2_fma_manifest.json").read_text())
-    assert manifest["status"] == "complete"
+    assert manifest["status"] == "partial" and manifest["caps"]["schemes"] == ["FCN", "Timbre CNN", "End-to-end",
+                                                                              "CRNN", "CRNN-TF"]
     assert "too short" in manifest["skipped_tracks"]["000003"]
     assert any(p.endswith("000004.mp3") for p in manifest["dataset"]["problems"])
     assert manifest["features"]["sample_rate"] == 8000 and manifest["protocol"]["protocol"] == "predefined_split"
-    record = json.loads((out / "table2_fma" / "folds" / "CRNN-TF" / "fold_00.json").read_text())
+    record = fold_record(tmp_path / "results", "crnn_tf", "table2_fma", "CRNN-TF")
     assert record["details"]["n_train_tracks"] == 10 and record["details"]["n_test_tracks"] == 6
     assert record["details"]["epochs_run"] <= 2
-    fcn = json.loads((out / "table2_fma" / "folds" / "FCN" / "fold_00.json").read_text())["details"]
+    fcn = fold_record(tmp_path / "results", "crnn_tf", "table2_fma", "FCN")["details"]
     assert len(set(fcn["test_labels"])) == 3 and len(fcn["test_predictions"]) == 6  # 3 of the 16 genres
-    e2e = json.loads((out / "table2_fma" / "folds" / "End-to-end" / "fold_00.json").read_text())
+    e2e = fold_record(tmp_path / "results", "crnn_tf", "table2_fma", "End-to-end")
     assert e2e["details"]["n_train_examples"] == 10 * 3   # 1 s at 8 kHz -> 3 windows of 2048 samples
     assert e2e["details"]["features"]["kind"] == "waveform"
     assert any(p.name.startswith("waveform-") for p in (tmp_path / "work" / "cache").iterdir())

@@ -12,6 +12,7 @@ from common.results import TABLE_COLUMNS
 from common.runner import run_table
 from papers.lstm_segment import tables
 from tests.papers.lstm_segment.conftest import tiny_settings
+from tests.run_outputs import fold_record, splits_file
 
 pytestmark = pytest.mark.e2e
 
@@ -39,12 +40,11 @@ def test_table2_end_to_end(ismir_tree, shared_work, tmp_path):
     manifest = json.loads((results / "lstm_segment" / "table2_ismir2004_manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["features"]["kind"] == "scattering"
     assert manifest["dataset"]["n_tracks"] == 6 * 5
-    splits = json.loads((results / "lstm_segment" / "table2_ismir2004" / "splits.json").read_text())["folds"][0]
+    splits = json.loads(splits_file(results, "lstm_segment", "table2_ismir2004").read_text())["folds"][0]
     assert len(splits["test"]) == 12 and all(i.startswith("development/") for i in splits["test"])
     assert len(splits["validation"]) == 6 and all(i.startswith("training/") for i in splits["validation"])
     assert len(splits["train"]) == 12 and not set(splits["train"]) & set(splits["validation"])
-    record = json.loads((results / "lstm_segment" / "table2_ismir2004" / "folds" / "LSTM(525-512-6)" /
-                         "fold_00.json").read_text())
+    record = fold_record(results, "lstm_segment", "table2_ismir2004", "LSTM(525-512-6)")
     assert record["details"]["training"]["epochs_run"] <= 2
     assert record["details"]["subset_class_counts"]["development"]["world"] == 2
     # the LSTM posteriors are cached for Table 4 (reuse is tested in test_protocol.py)
