@@ -17,12 +17,19 @@ ISMIR2004_DIR   ?= data/ismir2004
 export GTZAN_DIR BALLROOM_DIR SOUNDTRACKS_DIR MTAT_DIR FMA_DIR ISMIR2004_DIR
 
 # Quick runs: FOLDS=N runs the first N folds, EPOCHS=N caps the epochs, SCHEMES=a,b a subset.
+# Fan-out: SHARD=I/N runs shard I of N of the (scheme, fold) units (records only; then COLLECT=1),
+# RAY=1 runs the units as Ray tasks (RAY_ADDRESS=... for a cluster), COLLECT=1 writes the table
+# from the records present without training.
 FOLDS   ?=
 EPOCHS  ?=
 SCHEMES ?=
+SHARD   ?=
+RAY     ?=
+COLLECT ?=
 RUN_OPTS = --results-dir $(RESULTS_DIR) --work-dir $(WORK_DIR) \
-           $(if $(FOLDS),--folds $(FOLDS)) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SCHEMES),--schemes '$(SCHEMES)')
-RUN = $(PY) -m common.cli run
+           $(if $(FOLDS),--folds $(FOLDS)) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SCHEMES),--schemes '$(SCHEMES)') \
+           $(if $(SHARD),--shard $(SHARD)) $(if $(RAY),--ray)
+RUN = $(PY) -m common.cli $(if $(COLLECT),collect,run)
 
 .PHONY: help setup test test-fast bench all-results list download-gtzan clean-work \
         table3-gtzan table3-gtzan-paper-init

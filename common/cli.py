@@ -5,6 +5,9 @@ Usage (the Makefile wraps these)::
     python -m common.cli list
     python -m common.cli run mcclstm.table3_gtzan --data-dir DIR [--folds N] [--epochs N]
                              [--schemes R0,R4] [--results-dir results] [--work-dir work]
+    python -m common.cli run ... --shard I/N      (one shard of the units; then `collect`)
+    python -m common.cli run ... --ray            (units as Ray tasks; RAY_ADDRESS for a cluster)
+    python -m common.cli collect mcclstm.table3_gtzan --data-dir DIR   (the table from the records present)
     python -m common.cli all-results [--folds N] [--epochs N]
     python -m common.cli download gtzan --dest data/gtzan     (also: ballroom, magnatagatune)
 
@@ -88,9 +91,14 @@ def _run(spec, data_dir, args, schemes: list[str] | None = None) -> None:
     from common.runner import run_table
 
     schemes = schemes or [s for s in (args.schemes or "").split(",") if s] or None
+    from common.runner.fanout import parse_shard
+
     frame = run_table(spec, data_dir, results_dir=args.results_dir, work_dir=args.work_dir, folds=args.folds,
                       epochs=args.epochs, schemes=schemes, seed=args.seed, verbose=args.keras_verbose,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, shard=parse_shard(args.shard) if args.shard else None,
+                      collect_only=getattr(args, "collect_only", False), ray=args.ray)
+    if frame is None:
+        return
     import pandas as pd
 
     with pd.option_context("display.width", 160, "display.max_columns", 20):
@@ -153,11 +161,20 @@ def main(argv: list[str] | None = None) -> int:
                        help="mixed float16 training (default: the table's setting, auto = on with a GPU)")
         p.add_argument("--xla", choices=("auto", "on", "off"), default=None,
                        help="XLA-compile the train step (default: the table's setting, auto = on with one GPU)")
+        p.add_argument("--shard", default=None, metavar="I/N",
+                       help="run shard I of N (from 0) of the (scheme, fold) units and write their records only; "
+                            "`collect` then writes the table")
+        p.add_argument("--ray", action="store_true",
+                       help="run the units as Ray tasks (local Ray, or the cluster at RAY_ADDRESS), then the table")
 
     run = sub.add_parser("run", help="run one table")
     run.add_argument("table", help="<paper>.<table>, see `list`")
     run.add_argument("--data-dir", default=None, help="dataset folder (default: $<DATASET>_DIR or data/<dataset>)")
     run_options(run)
+    collect = sub.add_parser("collect", help="write a table from the fold records present (after shards)")
+    collect.add_argument("table", help="<paper>.<table>, see `list`")
+    collect.add_argument("--data-dir", default=None, help="dataset folder (default: $<DATASET>_DIR or data/<dataset>)")
+    run_options(collect)
     every = sub.add_parser("all-results", help="run every table whose dataset is present")
     run_options(every)
     download = sub.add_parser("download", help="download a dataset (where its licence allows)")
@@ -194,7 +211,8 @@ def _command(args) -> int:
         for name, factory in available_tables().items():
             spec = factory()
             print(f"{name:40s} make {spec.make_target:32s} {spec.dataset.dir_variable}  {spec.title}")
-    elif args.command == "run":
+    elif args.command in ("run", "collect"):
+        args.collect_only = args.command == "collect"
         spec = _table(args.table)
         data_dir = args.data_dir or os.environ.get(spec.dataset.dir_variable) or spec.dataset.default_dir
         _run(spec, data_dir, args)

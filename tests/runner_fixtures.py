@@ -2,7 +2,7 @@
 
 Also runnable as a command, so that tests can run, kill and race real processes::
 
-    python -m tests.runner_fixtures DATA RESULTS WORK [--folds N] [--epochs N] [--hold-fold K]
+    python -m tests.runner_fixtures DATA RESULTS WORK [--folds N] [--epochs N] [--hold-fold K] [--shard I/N]
 
 ``--hold-fold K`` makes the scheme wait inside fold K until the file ``<WORK>/release`` exists
 (or 60 s pass), after writing ``<WORK>/holding-<K>``; tests use it to act while a run is busy.
@@ -93,10 +93,14 @@ def main(argv=None) -> int:
     parser.add_argument("--folds", type=int)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--hold-fold", type=int)
+    parser.add_argument("--shard", default=None)
     args = parser.parse_args(argv)
     scheme = MajorityScheme(hold_fold=args.hold_fold, work=args.work)
+    from common.runner.fanout import parse_shard
+
     return guarded(lambda: run_table(toy_spec(scheme), args.data, results_dir=args.results, work_dir=args.work,
-                                     folds=args.folds, epochs=args.epochs, progress=False) is None)
+                                     folds=args.folds, epochs=args.epochs, progress=False,
+                                     shard=parse_shard(args.shard) if args.shard else None) and 0)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ One run of a table (:func:`run_table`):
    the run's table is rewritten from the records;
 7. write the table: the canonical files when the full protocol is complete, else the partial
    folder named by the run's caps (see :mod:`common.runner.layout`).
+
+Fan-out (:mod:`common.runner.fanout`) reuses steps 3-6: a shard runs a deterministic part of the
+units and writes records only; ``collect`` runs step 7 from the records present; a Ray run sends
+each unit to a Ray task and then collects.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import shutil
 import sys
 import time
 import traceback
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -108,7 +113,8 @@ def _publish_checkpoint(unit_dir: Path, published: Path) -> None:
 def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path = "results",
               work_dir: str | Path = "work", folds: int | None = None, epochs: int | None = None,
               schemes: list[str] | None = None, seed: int = 0, verbose: Any = 2,
-              progress: bool = True) -> pd.DataFrame:
+              progress: bool = True, shard: tuple[int, int] | None = None, collect_only: bool = False,
+              ray: bool = False) -> pd.DataFrame | None:
     """Run a table and write its CSV, per-fold CSV, figure and manifest.
 
     Args:
@@ -122,35 +128,136 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
         seed: base seed (splits are seeded by the protocol itself).
         verbose: Keras verbosity during training.
         progress: show progress bars.
+        shard: ``(i, n)``: run only shard ``i`` of ``n`` (0-based) of the units and write their
+            records, not the table (see :func:`common.runner.fanout.shard_units`); None: all units.
+        collect_only: train nothing; write the table from the records present.
+        ray: run the units as Ray tasks (``RAY_ADDRESS`` or a local Ray), then write the table.
 
     Returns:
         the comparison table (also written to CSV): every scheme whose records match, with the
-        ``status`` of each row (``reproduced``, ``partial: ...``, ``not run``, ``paper-only``).
+        ``status`` of each row (``reproduced``, ``partial: ...``, ``not run``, ``paper-only``);
+        None for a shard run (no table is written).
 
     Raises:
         DatasetError: dataset missing, mis-laid or too small for the protocol.
         ConfigError: unknown scheme name, a non-positive fold/epoch count, more folds than the
-            protocol has, or a selected scheme's ``preflight`` check failed.
+            protocol has, a bad shard, or a selected scheme's ``preflight`` check failed.
         RunLockedError: another process is writing this table into the same results folder.
         OSError: a folder is not writable or the disk is full (earlier results stay intact).
     """
     started = time.time()
     selected, subset = _check_request(spec, folds, epochs, schemes)
-    _log(f"== {spec.paper} {spec.table_id}: {spec.title}")
-    for scheme in selected:
-        if scheme.preflight is not None:
-            scheme.preflight()
+    if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
+        raise ConfigError(f"shard {shard[0]}/{shard[1]}: want I/N with 0 <= I < N")
+    _log(f"== {spec.paper} {spec.table_id}: {spec.title}" + (f" (shard {shard[0]}/{shard[1]})" if shard else ""))
+    if not collect_only:
+        for scheme in selected:
+            if scheme.preflight is not None:
+                scheme.preflight()
     results_dir, work_dir = Path(results_dir), Path(work_dir)
     check_writable(results_dir / spec.paper)
     check_writable(work_dir)
+    request = Request(spec, Path(data_dir), results_dir, work_dir, folds, epochs, tuple(s.name for s in selected),
+                      subset, seed, verbose, progress, started)
+    if shard is not None:
+        from common.runner.fanout import shard_units
+
+        plan = make_plan(request)
+        units = shard_units(plan.units(), *shard)
+        _log(f"  shard {shard[0]}/{shard[1]}: {len(units)} of {len(plan.units())} units")
+        for scheme, fold in units:
+            run_unit(plan, scheme, fold, wait=False)
+        _log(f"  shard {shard[0]}/{shard[1]} done; assemble the table with `python -m common.cli collect "
+             f"{spec.paper}.{spec.table_id}` (or any later run of the table)")
+        return None
     with table_lock(results_dir, spec.paper, spec.table_id):
-        return _run_locked(spec, Path(data_dir), results_dir, work_dir, folds, epochs, selected, subset, seed,
-                           verbose, progress, started)
+        plan = make_plan(request)
+        try:
+            if ray:
+                from common.runner.fanout import run_units_on_ray
+
+                run_units_on_ray(plan)
+            elif not collect_only:
+                for scheme, fold in plan.units():
+                    run_unit(plan, scheme, fold)
+                    plan.rewrite_progress()
+            return write_outputs(plan)
+        except BaseException as exc:
+            plan.record_failure(exc)
+            raise
 
 
-def _run_locked(spec, data_dir, results_dir, work_dir, folds, epochs, selected, subset, seed, verbose, progress,
-                started):
-    index = spec.dataset.index(data_dir)
+@dataclass(frozen=True)
+class Request:
+    """What a run was asked for (the arguments of :func:`run_table`, checked)."""
+
+    spec: TableSpec
+    data_dir: Path
+    results_dir: Path
+    work_dir: Path
+    folds: int | None
+    epochs: int | None
+    selected: tuple[str, ...]
+    subset: tuple[str, ...] | None
+    seed: int
+    verbose: Any
+    progress: bool
+    started: float
+
+
+@dataclass
+class Plan:
+    """Everything the units of a run need: usable index, features, splits, identities, store, manifest."""
+
+    request: Request
+    index: Any
+    features: Any
+    splits: list
+    caps: RunCaps
+    layout: RunLayout
+    identities: dict
+    payloads: dict
+    store: RecordStore
+    manifest: dict = field(default_factory=dict)
+
+    def units(self) -> list[tuple[str, int]]:
+        """The selected (scheme, fold) units in the sequential order: scheme by scheme, fold by fold."""
+        return [(scheme, split.fold) for scheme in self.request.selected for split in self.splits]
+
+    def split(self, fold: int) -> Split:
+        """The split of fold ``fold``."""
+        return next(s for s in self.splits if s.fold == fold)
+
+    @property
+    def progress_outputs(self) -> dict:
+        """The run's files in its partial folder (rewritten as units finish)."""
+        return self.layout.outputs(self.layout.partial_dir)
+
+    def rewrite_progress(self) -> None:
+        """Rewrite the partial table from the records present."""
+        table, fold_table = assemble(self.request.spec, collect_records(self.store, self.identities), self.caps,
+                                     len(self.index.tracks))
+        write_tables(table, fold_table, self.progress_outputs)
+
+    def record_failure(self, exc: BaseException) -> None:
+        """Write the manifest with status ``interrupted`` or ``failed`` to the partial folder (best effort)."""
+        self.manifest["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        self.manifest["error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        self.manifest["wall_seconds"] = time.time() - self.request.started
+        try:
+            write_json(self.manifest, self.progress_outputs["manifest"])
+        except OSError:
+            pass
+
+
+def make_plan(request: Request) -> Plan:
+    """Index the dataset, check the protocol, prepare features, splits and every unit's identity.
+
+    Raises:
+        DatasetError: see :func:`run_table`.
+    """
+    spec = request.spec
+    index = spec.dataset.index(request.data_dir)
     _log(f"  dataset {index.name} at {index.root}: {len(index.tracks)} tracks indexed, "
          f"{len(index.problems)} unusable files, {len(index.unexpected)} unexpected files")
     for path, reason in sorted(index.problems.items()):
@@ -160,21 +267,17 @@ def _run_locked(spec, data_dir, results_dir, work_dir, folds, epochs, selected, 
         _log("  note: per-class counts differ from the published dataset (found/published): " +
              ", ".join(f"{name} {found}/{published}" for name, (found, published) in differences.items()))
     spec.protocol.make_splits(index)  # class sizes and layout checked before any feature work
-    n_folds = _protocol_folds(spec)
-    caps = RunCaps(folds_run=folds or n_folds or 1, folds_in_protocol=n_folds or folds or 1, epochs=epochs,
-                   schemes=subset)
-    layout = RunLayout(results_dir, work_dir, spec.paper, spec.table_id, caps)
+    n_folds = _protocol_folds(spec) or 1
+    caps = RunCaps(folds_run=request.folds or n_folds, folds_in_protocol=n_folds, epochs=request.epochs,
+                   schemes=request.subset)
+    layout = RunLayout(request.results_dir, request.work_dir, spec.paper, spec.table_id, caps)
     for path in remove_stale_temporaries(layout):
         _log(f"  removed {path}, left by an interrupted write")
 
-    index, features, skipped, cache = prepare_features(spec, index, layout.cache_dir, progress)
+    index, features, skipped, cache = prepare_features(spec, index, layout.cache_dir, request.progress)
     _log(f"  features: {cache.stats.hits} from cache, {cache.stats.computed} computed, "
          f"{cache.stats.corrupt} corrupt entries replaced; {len(skipped)} tracks skipped")
     splits, splits_path = _splits(spec, index, layout.records_root)
-    if n_folds is None:
-        caps = RunCaps(folds_run=min(folds or len(splits), len(splits)), folds_in_protocol=len(splits),
-                       epochs=epochs, schemes=subset)
-        layout = RunLayout(results_dir, work_dir, spec.paper, spec.table_id, caps)
     run_splits = splits[:caps.folds_run]
 
     hashes = ContentHashes(layout.cache_dir)
@@ -188,92 +291,105 @@ def _run_locked(spec, data_dir, results_dir, work_dir, folds, epochs, selected, 
         for split in run_splits:
             identities[scheme.name, split.fold], payloads[scheme.name, split.fold] = unit_identity(
                 scheme=scheme.name, config=scheme.config, features=cache.extractor.fingerprint(),
-                split=split.fingerprint(), epochs=epochs, seed=unit_seed(seed, split.fold, scheme.name),
-                code=code, audio=audio[split.fold])
+                split=split.fingerprint(), epochs=request.epochs,
+                seed=unit_seed(request.seed, split.fold, scheme.name), code=code, audio=audio[split.fold])
     store = RecordStore(layout.records_root)
-
     manifest = {
         "paper": spec.paper, "table": spec.table_id, "title": spec.title, "source": spec.source,
-        "status": "running", "started": datetime.fromtimestamp(started, timezone.utc).isoformat(),
-        "command": sys.argv, "git_commit": git_commit(), "code_version": code, "seed": seed,
-        "caps": caps.as_dict(), "dataset": {"path": str(Path(data_dir).resolve()), **index.summary()},
+        "status": "running", "started": datetime.fromtimestamp(request.started, timezone.utc).isoformat(),
+        "command": sys.argv, "git_commit": git_commit(), "code_version": code, "seed": request.seed,
+        "caps": caps.as_dict(), "dataset": {"path": str(Path(request.data_dir).resolve()), **index.summary()},
         "skipped_tracks": skipped, "features": cache.extractor.describe(), "feature_cache": str(cache.folder),
         "protocol": spec.protocol.describe(), "folds_requested": caps.folds_run,
-        "folds_in_protocol": caps.folds_in_protocol, "epochs_cap": epochs,
+        "folds_in_protocol": caps.folds_in_protocol, "epochs_cap": request.epochs,
         "schemes": {s.name: {"description": s.description, "config": s.config,
                              "trainable": s.run_fold is not None} for s in spec.schemes},
         "splits_file": str(splits_path), "records_folder": str(store.root),
         "audio_content": "SHA-256 of every file, remembered by path, size and mtime "
                          f"({hashes.path}); a change keeping size and mtime is not seen",
-        "versions": library_versions(), "hardware": hardware(),
+        "versions": library_versions(), "hardware": hardware(), "pid": os.getpid(),
     }
-    progress_outputs = layout.outputs(layout.partial_dir)
-    write_json({**manifest, "pid": os.getpid()}, progress_outputs["manifest"])
+    plan = Plan(request, index, features, run_splits, caps, layout, identities, payloads, store, manifest)
+    return plan
 
-    def rewrite_progress():
-        table, fold_table = assemble(spec, collect_records(store, identities), caps, len(index.tracks))
-        write_tables(table, fold_table, progress_outputs)
 
+def run_unit(plan: Plan, scheme_name: str, fold: int, wait: bool = True) -> dict | None:
+    """Reuse or compute one (scheme, fold) and store its record.
+
+    Args:
+        plan: the run's plan.
+        scheme_name: the scheme.
+        fold: the fold number.
+        wait: False: when another process holds the unit's lock, skip the unit (shards); True: the
+            lock's refusal is raised.
+
+    Returns:
+        the unit's record, or None when it was skipped.
+
+    Raises:
+        RunLockedError: ``wait`` is True and another process trains this unit now.
+    """
+    from common.runner.locking import RunLockedError
+
+    spec, request = plan.request.spec, plan.request
+    scheme = next(s for s in spec.trainable() if s.name == scheme_name)
+    split = plan.split(fold)
+    identity = plan.identities[scheme.name, fold]
+    position = f"{scheme.name} fold {fold + 1}/{plan.caps.folds_run}"
+    record = plan.store.load(scheme.name, fold, identity)
+    if record is not None:
+        _log(f"  {position}: finished earlier with the same identity ({identity}), reusing "
+             f"{plan.store.path(scheme.name, fold, identity)}")
+        return record
+    _log(f"  {position}: {len(split.train)} train / {len(split.validation)} validation / "
+         f"{len(split.test)} test tracks (identity {identity})")
+    unit_dir = plan.layout.unit_work_dir(scheme.name, fold, identity)
     try:
-        for scheme in selected:
-            for split in run_splits:
-                _run_unit(spec, scheme, split, caps, layout, store, identities, payloads, index, features, seed,
-                          epochs, verbose, progress_outputs)
-                rewrite_progress()
-        records = collect_records(store, identities)
-        table, fold_table = assemble(spec, records, caps, len(index.tracks))
-        complete = not caps.capped and all(len(records.get(s.name, [])) == caps.folds_in_protocol
-                                           for s in spec.trainable())
-        out_dir = layout.paper_dir if complete else layout.partial_dir
-        outputs = layout.outputs(out_dir)
-        manifest.update(status="complete" if complete else "partial", outputs_folder=str(out_dir),
-                        records={f"{s}/fold_{r['fold']:02d}": r["identity"]
-                                 for s, recs in records.items() for r in recs})
-        write_tables(table, fold_table, outputs)
-        write_figure(spec, table, outputs, caps, len(index.tracks))
-        if spec.post_run is not None:
-            spec.post_run(out_dir, records)
-    except BaseException as exc:
-        manifest["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        manifest["error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        manifest["wall_seconds"] = time.time() - started
-        try:
-            write_json(manifest, progress_outputs["manifest"])
-        except OSError:
-            pass
-        raise
-    manifest["wall_seconds"] = time.time() - started
+        with unit_lock(unit_dir, f"{spec.paper}.{spec.table_id} {scheme.name} fold {fold} ({unit_dir})"):
+            record = plan.store.load(scheme.name, fold, identity)  # finished by another process meanwhile?
+            if record is not None:
+                return record
+            context = FoldContext(index=plan.index, features=plan.features, split=split,
+                                  seed=unit_seed(request.seed, fold, scheme.name), epochs=request.epochs,
+                                  work_dir=unit_dir, verbose=request.verbose, cache_dir=plan.layout.cache_dir)
+            t0 = time.time()
+            outcome = scheme.run_fold(context)
+            record = {"scheme": scheme.name, "fold": fold, "identity": identity,
+                      "identity_payload": plan.payloads[scheme.name, fold], "metrics": outcome.metrics,
+                      "details": outcome.details, "seconds": time.time() - t0,
+                      "finished": datetime.now(timezone.utc).isoformat(), "work_dir": str(unit_dir)}
+            plan.store.save(record)
+            if request.epochs is None:
+                _publish_checkpoint(unit_dir, plan.layout.published_dir(scheme.name, fold))
+    except RunLockedError as exc:
+        if wait:
+            raise
+        _log(f"  {position}: skipped, {str(exc).splitlines()[0]}")
+        return None
+    _log(f"  {position}: " + ", ".join(f"{k} {v:.2f}" for k, v in outcome.metrics.items()))
+    return record
+
+
+def write_outputs(plan: Plan) -> pd.DataFrame:
+    """Write the table from the records present: canonical when the full protocol is complete, else partial."""
+    spec, caps, layout = plan.request.spec, plan.caps, plan.layout
+    records = collect_records(plan.store, plan.identities)
+    table, fold_table = assemble(spec, records, caps, len(plan.index.tracks))
+    complete = not caps.capped and all(len(records.get(s.name, [])) == caps.folds_in_protocol
+                                       for s in spec.trainable())
+    out_dir = layout.paper_dir if complete else layout.partial_dir
+    outputs = layout.outputs(out_dir)
+    manifest = plan.manifest
+    manifest.update(status="complete" if complete else "partial", outputs_folder=str(out_dir),
+                    records={f"{s}/fold_{r['fold']:02d}": r["identity"] for s, recs in records.items() for r in recs})
+    write_tables(table, fold_table, outputs)
+    write_figure(spec, table, outputs, caps, len(plan.index.tracks))
+    if spec.post_run is not None:
+        spec.post_run(out_dir, records)
+    manifest["wall_seconds"] = time.time() - plan.request.started
     manifest["folds_finished"] = {name: len(recs) for name, recs in records.items()}
     write_json(manifest, outputs["manifest"])
     if complete and layout.partial_dir.is_dir():
         shutil.rmtree(layout.partial_dir, ignore_errors=True)
     _log(f"  wrote {outputs['csv']} ({manifest['status']}: {caps.describe()}; {manifest['wall_seconds']:.0f} s)")
     return table
-
-
-def _run_unit(spec, scheme, split, caps, layout, store, identities, payloads, index, features, seed, epochs,
-              verbose, progress_outputs) -> None:
-    """Reuse or compute one (scheme, fold) and store its record."""
-    identity = identities[scheme.name, split.fold]
-    position = f"{scheme.name} fold {split.fold + 1}/{caps.folds_run}"
-    if store.load(scheme.name, split.fold, identity) is not None:
-        _log(f"  {position}: finished earlier with the same identity ({identity}), reusing "
-             f"{store.path(scheme.name, split.fold, identity)}")
-        return
-    _log(f"  {position}: {len(split.train)} train / {len(split.validation)} validation / "
-         f"{len(split.test)} test tracks (identity {identity})")
-    unit_dir = layout.unit_work_dir(scheme.name, split.fold, identity)
-    with unit_lock(unit_dir, f"{spec.paper}.{spec.table_id} {scheme.name} fold {split.fold} ({unit_dir})"):
-        context = FoldContext(index=index, features=features, split=split,
-                              seed=unit_seed(seed, split.fold, scheme.name), epochs=epochs, work_dir=unit_dir,
-                              verbose=verbose, cache_dir=layout.cache_dir)
-        t0 = time.time()
-        outcome = scheme.run_fold(context)
-        record = {"scheme": scheme.name, "fold": split.fold, "identity": identity,
-                  "identity_payload": payloads[scheme.name, split.fold], "metrics": outcome.metrics,
-                  "details": outcome.details, "seconds": time.time() - t0,
-                  "finished": datetime.now(timezone.utc).isoformat(), "work_dir": str(unit_dir)}
-        store.save(record)
-        if epochs is None:
-            _publish_checkpoint(unit_dir, layout.published_dir(scheme.name, split.fold))
-    _log(f"  {position}: " + ", ".join(f"{k} {v:.2f}" for k, v in outcome.metrics.items()))
