@@ -283,10 +283,10 @@ def declared_length(path: str | os.PathLike, info=None) -> DeclaredLength | None
                 return parsers[info.format](handle, size)
             if info.format == "MP3":
                 return _mp3_xing_length(handle, int(info.frames))
-    except (OSError, struct.error) as exc:
-        if isinstance(exc, OSError):
-            raise AudioError(path, f"cannot read the file ({exc})") from None
+    except struct.error:
         return None  # a header cut inside a chunk: libsndfile reports it when decoding
+    except OSError as exc:
+        raise AudioError(path, f"cannot read the file ({exc})") from None
     return None
 
 

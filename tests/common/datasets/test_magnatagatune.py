@@ -199,4 +199,4 @@ def test_two_rows_naming_one_mp3_give_one_track_and_a_recorded_problem(tmp_path)
     index = mtat.index(root, n_tags=1)
     assert [t.track_id for t in index.tracks] == ["1", "2"]
     assert index.problems[str(path)] == (f"clip 3: {clips[0].mp3_path!r} is also the file of clip 1 "
-                                         f"(row 1 of {mtat.ANNOTATIONS_FILE}); clip 3 is left out")
+                                         f"(line 2 of {mtat.ANNOTATIONS_FILE}); clip 3 is left out")

@@ -186,7 +186,8 @@ def test_unreadable_empty_duplicate_and_stray_files(tmp_path):
     idx = soundtracks.index(tmp_path)
     assert idx.problems[str(set1 / "001.mp3")] == "file is empty (0 bytes)"
     assert idx.problems[str(set1 / "002.mp3")].startswith("cannot read audio header")
-    assert "second audio file for excerpt 003" in idx.problems[str(set1 / "003.wav")]
+    assert idx.problems[str(set1 / "003.wav")] == (f"duplicate of {set1 / '003.mp3'}: same track id 'set1_003' "
+                                                   f"({soundtracks.DUPLICATE_RULE})")
     assert set(idx.unexpected) == {str(set1 / "set1_tracklist.csv"), str(set1 / "cover.jpg")}
     assert [t.track_id for t in idx.tracks] == ["set1_003", "set1_004", "set2_001"]
     assert idx.tracks[0].path.name == "003.mp3"
