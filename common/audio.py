@@ -17,7 +17,8 @@ the header here:
   while indexing and again when decoding. Allowed shortfall: :data:`TRUNCATION_TOLERANCE_S`.
 - FLAC: the STREAMINFO total-sample count against what decodes; a cut FLAC usually fails to
   decode part-way, reported as ``"cannot decode audio (FLAC file) past Y s of the X s its FLAC
-  STREAMINFO declares: libsndfile reports ..."``. Checked when decoding only (compressed: the size tells nothing).
+  STREAMINFO declares: libsndfile reports ..."``. Checked when decoding only (compressed: the
+  file size tells nothing).
 - MP3: only when the first frame holds a ``Xing``/``Info`` tag with a frame count (LAME and
   libsndfile write one). The decoder removes the encoder's delay and padding, so up to
   :data:`MP3_SLACK_FRAMES` MPEG frames more may be missing. Without such a tag an MP3's length is

@@ -79,6 +79,15 @@ def test_truncated_mp3_with_a_frame_count_tag_is_refused(tmp_path):
         load_audio(path, 22050)
 
 
+def test_truncated_mp3_behind_an_id3v2_tag_is_refused(tmp_path):
+    path = truncate(write_audio(tmp_path / "tagged.mp3", seconds=3.0, sample_rate=44100))
+    padding = 5000  # an ID3v2.3 tag of 5000 bytes of padding (size as a syncsafe integer)
+    id3 = b"ID3\x03\x00\x00" + bytes([0, 0, padding >> 7, padding & 0x7F]) + bytes(padding)
+    path.write_bytes(id3 + path.read_bytes())
+    with pytest.raises(AudioError, match=r"tagged\.mp3: truncated: the MP3 Xing tag declares 3\.000 s"):
+        load_audio(path, 44100)
+
+
 def test_mp3_without_a_frame_count_tag_is_not_judged_by_the_estimated_length(tmp_path):
     # VBR: two seconds of silence (lowest bit rate) then noise. Without the tag the decoder estimates
     # the length from the first frame's bit rate, several times the real length; the file is whole.
