@@ -19,10 +19,17 @@ merged into one ``rumba`` class and ``Waltz`` named ``slow waltz``. Per-class co
 compared with :data:`EXPECTED_COUNTS` (the runner logs every difference and writes it to the
 manifest). Track ids are file stems (``Albums-Cafe_Paradiso-05``), unique in the archive.
 
+One file name, one track: a file name found in two style folders is one excerpt filed twice. If
+the folders belong to one class (two rumba folders), the copy in the first folder (in the order
+of :data:`FOLDER_CLASSES`) is used and the other goes to ``problems`` as a duplicate; if they
+belong to different classes, the excerpt's label is ambiguous and no copy is used (all go to
+``problems``, each naming the others).
+
 Bad input: a missing folder or a class with none of its style folders raises
-:class:`~common.errors.DatasetError` (with the layout); a missing rumba sub-folder, an empty or
-unreadable audio file, a file listed in ``allBallroomFiles`` but absent, and a second file with
-an already used stem go to ``DatasetIndex.problems``; other files go to ``unexpected``.
+:class:`~common.errors.DatasetError` (with the layout); a missing rumba sub-folder, an empty,
+truncated or unreadable audio file, a file listed in ``allBallroomFiles`` but absent, and the
+copies of a file name found in several style folders (above) go to ``DatasetIndex.problems``;
+other files go to ``unexpected``.
 """
 
 from __future__ import annotations
@@ -30,8 +37,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-from common.audio import header_problem
-from common.datasets.base import DatasetIndex, Track, require_folder
+from common.datasets.base import DatasetIndex, Track, choose_file, require_folder
 from common.errors import DatasetError
 
 NAME = "ballroom"
@@ -69,6 +75,9 @@ ARCHIVE_URL = "https://mtg.upf.edu/ismir2004/contest/tempoContest/data1.tar.gz"
 #: MD5 of ``data1.tar.gz`` (1,453,888,083 bytes) as given by two independent public download scripts
 #: (one of which also pins SHA-256 ``e2f85f5ac230523498ca3b9addf225de19f1d4d1cb7d8724a40bc0044b7c5947``).
 ARCHIVE_MD5 = "2872a3e52070bc342a4510a95e2fa0b8"
+
+#: Which copy is used when one file name is in two style folders of one class (module text).
+DUPLICATE_RULE = "Ballroom keeps the first in folder order"
 
 #: The list of files shipped in the archive.
 FILE_LIST = "allBallroomFiles"
@@ -120,8 +129,9 @@ def index(root: str | Path) -> DatasetIndex:
 
     Returns:
         :class:`DatasetIndex` with ``classes = CLASSES``, one :class:`Track` per readable ``.wav``
-        in a style folder (``track_id`` the file stem, ``label`` the class of its folder),
-        ``expected_counts = EXPECTED_COUNTS``, unusable files in ``problems``, stray files in
+        in a style folder (``track_id`` the file stem, ``label`` the class of its folder; one per
+        stem, see the module text), ``expected_counts = EXPECTED_COUNTS``, unusable files and
+        second copies of a file name in ``problems``, stray files in
         ``unexpected``, and ``notes`` with the usable clips per style folder and the folder mapping.
 
     Raises:
@@ -146,21 +156,27 @@ def index(root: str | Path) -> DatasetIndex:
         if entry.is_file() or entry.name not in FOLDER_CLASSES:
             unexpected.append(str(entry))
     listed = _listed_files(data_dir)
-    seen: dict[str, Path] = {}
-    for style in sorted(present):
+    copies: dict[str, list[tuple[str, Path]]] = {}
+    for style in FOLDER_CLASSES:
+        if style not in present:
+            continue
         for path in sorted((data_dir / style).iterdir()):
             if not path.is_file() or path.suffix.lower() != ".wav" or path.name.startswith("."):
                 unexpected.append(str(path))
                 continue
-            if path.stem in seen:
-                problems[str(path)] = f"same file name as {seen[path.stem]} (track ids must be unique)"
-                continue
-            problem = header_problem(path)
-            if problem:
-                problems[str(path)] = problem
-                continue
-            seen[path.stem] = path
-            tracks.append(Track(track_id=path.stem, path=path, label=FOLDER_CLASSES[style]))
+            copies.setdefault(path.stem, []).append((style, path))
+    for stem, found in copies.items():
+        classes = sorted({FOLDER_CLASSES[style] for style, _ in found})
+        if len(classes) > 1:
+            for _, path in found:
+                others = ", ".join(str(p) for _, p in found if p != path)
+                problems[str(path)] = (f"same file name as {others}, in a folder of another class "
+                                       f"({' vs '.join(classes)}): the label is ambiguous, no copy is used")
+            continue
+        kept, reasons = choose_file(stem, [path for _, path in found], DUPLICATE_RULE)
+        problems.update(reasons)
+        if kept is not None:
+            tracks.append(Track(track_id=stem, path=kept, label=classes[0]))
     for relative in sorted(listed):
         if not (data_dir / relative).is_file():
             problems[str(data_dir / relative)] = f"listed in {FILE_LIST} but missing"

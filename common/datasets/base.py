@@ -1,13 +1,22 @@
-"""Dataset-independent records: a track and the index of a dataset folder."""
+"""Dataset-independent records: a track and the index of a dataset folder.
+
+Every index holds each track id once and each audio file once (checked when the index is made,
+:class:`DatasetIndex`): a clip indexed twice could land in both the training and the test part of
+a split. Loaders that can meet two files for one track (e.g. GTZAN's ``.au`` beside a converted
+``.wav``) keep one by a rule they state (:func:`choose_file`) and record the other in
+``DatasetIndex.problems`` with the reason.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from common.audio import header_problem
 from common.errors import DatasetError
 
 
@@ -48,6 +57,10 @@ class DatasetIndex:
         notes: JSON-serialisable facts about how the index was made that a reader of the run
             needs (e.g. the rule that derived the labels and the items it could not decide);
             written to the manifest.
+
+    Raises:
+        DatasetError: on construction, when two tracks share a ``track_id`` (the message names
+            both files) or one file is the ``path`` of two tracks (it names both ids).
     """
 
     name: str
@@ -58,6 +71,21 @@ class DatasetIndex:
     unexpected: list[str] = field(default_factory=list)
     expected_counts: dict[str, int] = field(default_factory=dict)
     notes: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        by_id: dict[str, Track] = {}
+        by_path: dict[str, Track] = {}
+        for track in self.tracks:
+            first = by_id.setdefault(track.track_id, track)
+            if first is not track:
+                raise DatasetError(f"{self.name}: track id {track.track_id!r} is used twice, for {first.path} "
+                                   f"and {track.path}; a track indexed twice could be in both training and "
+                                   f"test data")
+            first = by_path.setdefault(str(track.path), track)
+            if first is not track:
+                raise DatasetError(f"{self.name}: {track.path} is the file of two tracks, {first.track_id!r} "
+                                   f"and {track.track_id!r}; a file indexed twice could be in both training "
+                                   f"and test data")
 
     def label_indices(self) -> np.ndarray:
         """Class index of every track, int64 array ``(n_tracks,)``.
@@ -138,3 +166,31 @@ def require_folder(path: Path, dataset: str, layout_hint: str, variable: str) ->
             f"Put the dataset there or point at your copy with {variable}=/path/to/it.\n"
             f"Expected layout:\n{layout_hint}")
     return path.resolve()
+
+
+def choose_file(track_id: str, candidates: Sequence[Path], rule: str,
+                problem_of: Callable[[Path], str | None] = header_problem) -> tuple[Path | None, dict[str, str]]:
+    """Of several files of one track, in order of preference, the first usable one.
+
+    Args:
+        track_id: the track the files belong to (for the messages).
+        candidates: its files, most preferred first.
+        rule: the stated preference, for the messages (e.g. ``"GTZAN keeps the official .au"``).
+        problem_of: why a file is unusable, or None (default :func:`common.audio.header_problem`).
+
+    Returns:
+        ``(kept, problems)``: the first file without a problem (None if there is none) and
+        ``{path: reason}`` for every other file: its own problem, or, for files after the kept one,
+        ``"duplicate of <kept>: same track id '<id>' (<rule>)"`` (those are not examined).
+    """
+    kept, problems = None, {}
+    for path in candidates:
+        if kept is not None:
+            problems[str(path)] = f"duplicate of {kept}: same track id {track_id!r} ({rule})"
+            continue
+        problem = problem_of(path)
+        if problem:
+            problems[str(path)] = problem
+        else:
+            kept = path
+    return kept, problems

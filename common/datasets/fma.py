@@ -16,11 +16,12 @@ dataset's own ``utils.load`` reads it: ``pd.read_csv(path, index_col=0, header=[
   recommend (artist-filtered); it becomes :attr:`Track.subset`;
 - ``("track", "genre_top")``: the top-level genre, the class label.
 
-Bad input: a missing ``tracks.csv`` or a file without the expected columns raises
-:class:`~common.errors.DatasetError`; audio files that are missing, empty or whose header cannot
-be read go to ``DatasetIndex.problems`` (with the reason) and are left out -- the medium subset
-has a few known-broken mp3s. Files that pass the header check but fail to decode are skipped by
-the runner and recorded in the run manifest.
+Bad input: a missing ``tracks.csv``, a file without the expected columns or one that lists a
+track id twice raises :class:`~common.errors.DatasetError`; audio files that are missing, empty
+or whose header cannot be read go to ``DatasetIndex.problems`` (with the reason) and are left
+out -- the medium subset has a few known-broken mp3s. Files that pass the header check but fail
+to decode or are truncated (:mod:`common.audio`) are skipped by the runner and recorded in the
+run manifest.
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ def read_tracks(path: str | Path):
         ``pandas.DataFrame`` indexed by int track id with MultiIndex columns.
 
     Raises:
-        DatasetError: the file is missing, unreadable, or lacks one of :data:`REQUIRED_COLUMNS`.
+        DatasetError: the file is missing, unreadable, lacks one of :data:`REQUIRED_COLUMNS`, has a
+            track id that is not an integer, or lists a track id twice (``2`` and ``02`` count as
+            the same id: both name ``000002.mp3``).
     """
     import pandas as pd
 
@@ -95,6 +98,11 @@ def read_tracks(path: str | Path):
         tracks.index = tracks.index.astype(int)
     except (TypeError, ValueError):
         raise DatasetError(f"{path}: the first column must hold integer track ids") from None
+    repeated = sorted(set(tracks.index[tracks.index.duplicated()].tolist()))
+    if repeated:
+        raise DatasetError(f"{path}: track id(s) {repeated[:10]} listed more than once"
+                           f"{f' ({len(repeated)} in all)' if len(repeated) > 10 else ''}; each track must "
+                           f"have one row (one genre and split)")
     return tracks
 
 

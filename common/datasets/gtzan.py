@@ -8,8 +8,14 @@ Accepted layouts (``root`` may be any of these folders or the folder holding the
 
 Works on subsets (fewer clips per genre, e.g. the 100-clip ``gtzan-mini``): the index records
 how many tracks it found and how the per-genre counts differ from the published 100 each.
-Files that are empty or whose header cannot be read (the re-packaged ``jazz.00054.wav`` is a
-known broken file) go to ``DatasetIndex.problems``; other files go to ``unexpected``.
+Files that are empty, truncated or whose header cannot be read (the re-packaged ``jazz.00054.wav``
+is a known broken file) go to ``DatasetIndex.problems``; other files go to ``unexpected``.
+
+One clip, one track: when a genre folder holds both ``<genre>.000NN.au`` and ``<genre>.000NN.wav``
+(a converted copy left beside the original), the track uses the official ``.au`` and the ``.wav``
+goes to ``problems`` as ``"duplicate of <the .au>: same track id ..."``; if the ``.au`` is unusable
+(empty, truncated, unreadable) the ``.wav`` is used instead and the ``.au`` is in ``problems`` with
+its own reason.
 """
 
 from __future__ import annotations
@@ -19,8 +25,7 @@ import tarfile
 from pathlib import Path
 
 
-from common.audio import header_problem
-from common.datasets.base import DatasetIndex, Track, require_folder
+from common.datasets.base import DatasetIndex, Track, choose_file, require_folder
 from common.errors import DatasetError
 
 NAME = "gtzan"
@@ -48,6 +53,11 @@ LAYOUT = ("  <GTZAN_DIR>/genres/<genre>/<genre>.000NN.au   (official archive; .w
           f"  with <genre> one of: {', '.join(GENRES)}")
 
 _FILE_PATTERN = re.compile(r"^(?P<genre>[a-z]+)\.(?P<number>\d{5})\.(?P<ext>au|wav)$")
+
+#: Preference among files of one clip: the official archive's format first.
+EXTENSION_PREFERENCE = ("au", "wav")
+#: The preference as stated in ``problems`` for the file not used.
+DUPLICATE_RULE = "GTZAN keeps the official .au"
 
 
 def find_genres_folder(root: str | Path) -> Path:
@@ -82,8 +92,9 @@ def index(root: str | Path) -> DatasetIndex:
 
     Returns:
         :class:`DatasetIndex` with ``classes = GENRES``, one :class:`Track` per readable clip
-        (``track_id`` like ``"blues.00000"``, ``label`` the genre), unreadable clips in
-        ``problems``, stray files in ``unexpected``.
+        (``track_id`` like ``"blues.00000"``, ``label`` the genre; of an ``.au`` and a ``.wav`` of
+        one clip the ``.au``, see the module text), unreadable clips and second files of a clip
+        in ``problems``, stray files in ``unexpected``.
 
     Raises:
         DatasetError: the folder is missing or mis-laid, a genre folder is missing, or no clip
@@ -99,16 +110,19 @@ def index(root: str | Path) -> DatasetIndex:
         if entry.is_file() or entry.name not in GENRES:
             unexpected.append(str(entry))
     for genre in GENRES:
+        clips: dict[str, list[tuple[int, Path]]] = {}
         for path in sorted((genres_dir / genre).iterdir()):
             match = _FILE_PATTERN.match(path.name)
             if not path.is_file() or match is None or match["genre"] != genre:
                 unexpected.append(str(path))
                 continue
-            problem = header_problem(path)
-            if problem:
-                problems[str(path)] = problem
-                continue
-            tracks.append(Track(track_id=f"{genre}.{match['number']}", path=path, label=genre))
+            clips.setdefault(f"{genre}.{match['number']}", []).append(
+                (EXTENSION_PREFERENCE.index(match["ext"]), path))
+        for track_id, files in sorted(clips.items()):
+            kept, reasons = choose_file(track_id, [path for _, path in sorted(files)], DUPLICATE_RULE)
+            problems.update(reasons)
+            if kept is not None:
+                tracks.append(Track(track_id=track_id, path=kept, label=genre))
     if not tracks:
         raise DatasetError(f"GTZAN at {genres_dir}: no readable clip found.\nExpected layout:\n{LAYOUT}")
     return DatasetIndex(name=NAME, root=genres_dir, classes=GENRES, tracks=tracks,

@@ -18,8 +18,12 @@ audio folder, e.g. ``"classical","Jeff Wahl","Guitarscapes","Spanish Steps","1",
 Some listed paths differ from the files on disk in punctuation or accents (copies are known where
 an apostrophe became ``_``): when a listed file is missing, the file in the same folder whose
 name matches after accent folding and replacing non-alphanumerics by ``_`` is used. Listed files
-that still cannot be found, are empty, or whose header cannot be read go to
+that still cannot be found, are empty, truncated, or whose header cannot be read go to
 ``DatasetIndex.problems``; audio files that no tracklist names go to ``unexpected``.
+
+One file, one track: a tracklist naming one file twice (the same path, or the same path but for
+the extension) raises :class:`~common.errors.DatasetError`; a listed name that is missing and
+matches, after folding, a file another row already uses goes to ``problems`` (that row keeps it).
 
 The LSTM segment paper (Sec. 3.1, Table 1) trains on ``training`` and tests on ``development``.
 """
@@ -183,19 +187,29 @@ def index(root: str | Path, subsets: tuple[str, ...] = ("training", "development
     tracks, problems, unexpected = [], {}, []
     for subset in subsets:
         tracklist, audio_dir = find_subset_folders(root, subset)
-        listed_files, folder_cache, seen_ids = set(), {}, set()
+        folder_cache: dict = {}
+        seen_ids: dict[str, dict] = {}  # track id -> its row
+        listed_files: dict[Path, tuple[int, Path]] = {}  # resolved file -> (line, path) of its row
         for row in read_tracklist(tracklist):
             path = _resolve(audio_dir, row["file_path"], folder_cache)
             stem = re.sub(r"\.[A-Za-z0-9]+$", "", row["file_path"].replace("\\", "/").lstrip("./").lstrip("/"))
             track_id = f"{subset}/{stem}"
             if track_id in seen_ids:
-                raise DatasetError(f"{tracklist}, line {row['line']}: {row['file_path']!r} is listed twice")
-            seen_ids.add(track_id)
+                first = seen_ids[track_id]
+                raise DatasetError(f"{tracklist}, line {row['line']}: {row['file_path']!r} is listed twice "
+                                   f"(line {first['line']}: {first['file_path']!r}, same track id {track_id!r})")
+            seen_ids[track_id] = row
             if path is None:
                 problems[str(audio_dir / row["file_path"])] = (
                     f"listed in {tracklist} (line {row['line']}) but not found")
                 continue
-            listed_files.add(path.resolve())
+            if path.resolve() in listed_files:
+                first_line, first_path = listed_files[path.resolve()]
+                problems[str(audio_dir / row["file_path"])] = (
+                    f"listed in {tracklist} (line {row['line']}) as {row['file_path']!r}, which is the file of "
+                    f"line {first_line} ({first_path}); left out")
+                continue
+            listed_files[path.resolve()] = (row["line"], path)
             problem = header_problem(path)
             if problem:
                 problems[str(path)] = problem

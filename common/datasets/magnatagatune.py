@@ -17,12 +17,14 @@ The tagging protocol used by Dieleman & Schrauwen (2014), Choi et al. (2016) and
   training, ``c`` validation, ``d``-``f`` test (12/1/3 of the 16 folders); ``Track.subset`` is
   ``"train"``, ``"validation"`` or ``"test"``.
 
-Bad input: a missing or malformed annotation file, or tag values other than 0/1, raise
-:class:`~common.errors.DatasetError`. Clips listed in the annotations whose mp3 is missing or
-empty (0 bytes; the release has a few such files) go to ``DatasetIndex.problems``; clips whose mp3
-cannot be decoded or is too short are refused at feature extraction
-(:class:`~common.errors.AudioError`) and recorded by the runner as skipped. Headers are not read
-while indexing: probing 25 863 mp3 files would take minutes.
+Bad input: a missing or malformed annotation file, tag values other than 0/1, or a clip id on two
+rows raise :class:`~common.errors.DatasetError`. Clips listed in the annotations whose mp3 is
+missing or empty (0 bytes; the release has a few such files), and a row naming the mp3 of an
+earlier row (one file, one track: the earlier row's clip is used), go to
+``DatasetIndex.problems``; clips whose mp3 cannot be decoded, is truncated or is too short are
+refused at feature extraction (:class:`~common.errors.AudioError`, see :mod:`common.audio`) and
+recorded by the runner as skipped. Headers are not read while indexing: probing 25 863 mp3 files
+would take minutes.
 """
 
 from __future__ import annotations
@@ -165,7 +167,8 @@ def index(root: str | Path, n_tags: int = 50) -> DatasetIndex:
     Returns:
         :class:`DatasetIndex` with ``classes`` = the top tags (most frequent first), one
         :class:`Track` per usable clip that has at least one of them (``track_id`` = clip_id,
-        ``tags`` its top tags, ``subset`` from its folder), unusable clips in ``problems``,
+        ``tags`` its top tags, ``subset`` from its folder), unusable clips and rows naming an
+        already used mp3 in ``problems``,
         stray entries of ``root`` in ``unexpected``, and ``notes`` with the tag counts, the
         number of clips removed for having no top tag, and the clip counts per subset.
 
@@ -179,6 +182,7 @@ def index(root: str | Path, n_tags: int = 50) -> DatasetIndex:
     audio_root = find_audio_root(root)
     tag_matrix = annotations[list(vocabulary)].to_numpy(dtype=bool)
     tracks, problems = [], {}
+    used: dict[str, tuple[str, int]] = {}  # mp3_path -> (clip id, line) of the row whose track uses it
     removed = Counter()
     for row, (clip_id, mp3_path) in enumerate(zip(annotations["clip_id"], annotations["mp3_path"])):
         folder = mp3_path.split("/", 1)[0]
@@ -197,6 +201,12 @@ def index(root: str | Path, n_tags: int = 50) -> DatasetIndex:
         if path.stat().st_size == 0:
             problems[str(path)] = f"clip {clip_id}: file is empty (0 bytes)"
             continue
+        if mp3_path in used:
+            first_id, first_line = used[mp3_path]
+            problems[str(path)] = (f"clip {clip_id}: {mp3_path!r} is also the file of clip {first_id} "
+                                   f"(line {first_line} of {ANNOTATIONS_FILE}); clip {clip_id} is left out")
+            continue
+        used[mp3_path] = (clip_id, row + 2)
         tags = tuple(t for t, on in zip(vocabulary, tag_matrix[row]) if on)
         tracks.append(Track(track_id=clip_id, path=path, tags=tags, subset=subset))
     if not tracks:

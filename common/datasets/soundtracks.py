@@ -40,8 +40,10 @@ published sizes; the label rule, tied excerpts and per-set counts are written to
 Bad input: a missing folder, rating file or set folder, or a rating file without the needed
 columns, with a non-numeric rating or a repeated number raises :class:`DatasetError` naming the
 file (and row); a rating row without its audio file, an audio file without a rating row, an
-empty or unreadable audio file and a second file for the same number go to
-``DatasetIndex.problems``; other files go to ``unexpected``.
+empty, truncated or unreadable audio file and a second file for the same number go to
+``DatasetIndex.problems``; other files go to ``unexpected``. Of two audio files for one number
+(``003.mp3`` and a converted ``003.wav``) the usable ``.mp3`` of the release is used, else the
+first usable one in name order (:data:`DUPLICATE_RULE`).
 
 No ``download()``: the OSF files carry no published checksum and the archives' OSF download ids
 were not verified here, so the data must be fetched by hand (see ``LAYOUT``).
@@ -56,8 +58,7 @@ import numpy as np
 import pandas as pd
 
 from common.audio import AUDIO_EXTENSIONS
-from common.audio import header_problem
-from common.datasets.base import DatasetIndex, Track, require_folder
+from common.datasets.base import DatasetIndex, Track, choose_file, require_folder
 from common.errors import DatasetError
 
 NAME = "soundtracks"
@@ -90,6 +91,9 @@ FOLDER_ALIASES = {"set1": ("set1", "soundtrack360_mp3"), "set2": ("set2",)}
 
 LABEL_RULE = ("class = discrete emotion scale with the highest mean rating among anger, fear, happy, sad, "
               "tender; ties go to the first of these in this (the rating files') column order")
+
+#: Which file is used when a set's folder holds two audio files for one excerpt number.
+DUPLICATE_RULE = "Soundtracks keeps the release's .mp3, else the first file in name order"
 
 SOURCE_URL = "https://osf.io/p6vkg/"
 
@@ -253,9 +257,10 @@ def index(root: str | Path) -> DatasetIndex:
     Returns:
         :class:`DatasetIndex` with ``classes = CLASSES``; one :class:`Track` per excerpt that has
         both a readable audio file and a rating row (``track_id`` ``set1_001``, ``label`` from
-        :func:`discrete_labels`); ``expected_counts = EXPECTED_COUNTS``; unusable files and rating
-        rows without audio in ``problems``; ``notes`` with the label rule, the tied excerpts and
-        the per-set counts found vs published.
+        :func:`discrete_labels`; of two files for one excerpt the one :data:`DUPLICATE_RULE`
+        picks); ``expected_counts = EXPECTED_COUNTS``; unusable files, second files of an excerpt
+        and rating rows without audio in ``problems``; ``notes`` with the label rule, the tied
+        excerpts and the per-set counts found vs published.
 
     Raises:
         DatasetError: the folder, a set's audio folder or rating file is missing, a rating file
@@ -270,32 +275,31 @@ def index(root: str | Path) -> DatasetIndex:
         ratings = read_ratings(rating_file)
         labels, tied = discrete_labels(ratings)
         ties.extend(f"{set_name}_{n:03d}" for n in tied)
-        audio: dict[int, Path] = {}
+        audio: dict[int, list[Path]] = {}
         for path in sorted(audio_dir.iterdir()):
             match = _AUDIO_NAME.match(path.name)
             if not path.is_file() or match is None or path.suffix.lower() not in AUDIO_EXTENSIONS:
                 if path.is_file() and path.name.lower() not in {f.lower() for f in RATING_FILES.values()}:
                     unexpected.append(str(path))
                 continue
-            number = int(match["number"])
-            if number in audio:
-                problems[str(path)] = f"second audio file for excerpt {number:03d} (first: {audio[number].name})"
-                continue
-            audio[number] = path
+            audio.setdefault(int(match["number"]), []).append(path)
         found = 0
         for number in ratings.index:
             if number not in audio:
                 problems[str(audio_dir / f"{number:03d}.mp3")] = (
                     f"{rating_file.name} has a row for excerpt {number:03d} but {audio_dir} has no audio file for it")
-        for number, path in sorted(audio.items()):
+        for number, paths in sorted(audio.items()):
             if number not in ratings.index:
-                problems[str(path)] = f"no rating row for excerpt {number:03d} in {rating_file}: no label"
+                for path in paths:
+                    problems[str(path)] = f"no rating row for excerpt {number:03d} in {rating_file}: no label"
                 continue
-            reason = header_problem(path)
-            if reason:
-                problems[str(path)] = reason
+            track_id = f"{set_name}_{number:03d}"
+            preferred = sorted(paths, key=lambda p: (p.suffix.lower() != ".mp3", p.name))
+            kept, reasons = choose_file(track_id, preferred, DUPLICATE_RULE)
+            problems.update(reasons)
+            if kept is None:
                 continue
-            tracks.append(Track(track_id=f"{set_name}_{number:03d}", path=path, label=labels[number]))
+            tracks.append(Track(track_id=track_id, path=kept, label=labels[number]))
             found += 1
         set_counts[set_name] = {"found": found, "published": SETS[set_name], "rating_file": str(rating_file),
                                 "audio_folder": str(audio_dir)}

@@ -111,15 +111,6 @@ def test_unreadable_empty_listed_missing_duplicate_and_stray_files(tmp_path):
     assert len(idx.tracks) == 10
 
 
-def test_second_file_with_a_used_stem_is_recorded(tmp_path):
-    data = write_ballroom(tmp_path, 1).resolve()
-    write_audio(data / "Waltz" / "Albums-Gen_ChaChaCha-00.wav", 0.1, 8000)
-    idx = ballroom.index(tmp_path)
-    reason = idx.problems[str(data / "Waltz" / "Albums-Gen_ChaChaCha-00.wav")]
-    assert "same file name as" in reason and "ChaChaCha" in reason
-    assert {t.track_id: t.label for t in idx.tracks}["Albums-Gen_ChaChaCha-00"] == "cha-cha-cha"
-
-
 def test_no_readable_clip_is_an_error(tmp_path):
     for style in ballroom.FOLDER_CLASSES:
         write_corrupt(tmp_path / "BallroomData" / style / "x.wav")
@@ -160,3 +151,27 @@ def test_failed_download_says_what_to_do(tmp_path, monkeypatch):
     with pytest.raises(DatasetError, match="download failed.*host unreachable") as err:
         ballroom.download(tmp_path)
     assert ballroom.ARCHIVE_MD5 in str(err.value) and "BALLROOM_DIR" in str(err.value)
+
+
+def test_same_file_name_in_folders_of_two_classes_leaves_both_out(tmp_path):
+    # the label of that excerpt is ambiguous: neither copy is used, both are recorded
+    data = write_ballroom(tmp_path, 1).resolve()
+    copy = write_audio(data / "Waltz" / "Albums-Gen_ChaChaCha-00.wav", 0.1, 8000)
+    original = data / "ChaChaCha" / "Albums-Gen_ChaChaCha-00.wav"
+    idx = ballroom.index(tmp_path)
+    assert "Albums-Gen_ChaChaCha-00" not in {t.track_id for t in idx.tracks}
+    for path, other in ((original, copy), (copy, original)):
+        reason = idx.problems[str(path)]
+        assert reason.startswith("same file name as") and str(other) in reason and "ambiguous" in reason
+    assert len(idx.tracks) == 9
+
+
+def test_same_file_name_in_two_folders_of_one_class_keeps_the_first(tmp_path):
+    data = write_ballroom(tmp_path, 1).resolve()
+    copy = write_audio(data / "Rumba-Misc" / "Albums-Gen_Rumba-American-00.wav", 0.1, 8000)
+    idx = ballroom.index(tmp_path)
+    kept = {t.track_id: t for t in idx.tracks}["Albums-Gen_Rumba-American-00"]
+    assert kept.path == data / "Rumba-American" / "Albums-Gen_Rumba-American-00.wav" and kept.label == "rumba"
+    assert idx.problems[str(copy)] == (f"duplicate of {kept.path}: same track id 'Albums-Gen_Rumba-American-00' "
+                                       f"(Ballroom keeps the first in folder order)")
+    assert len(idx.tracks) == 10

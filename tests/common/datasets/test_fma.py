@@ -75,3 +75,13 @@ def test_unknown_genre_or_split_is_a_dataset_error(tmp_path):
     write_tracks_csv(path, [{"track_id": 2, "subset": "medium", "split": "train", "genre_top": "Rock"}])
     with pytest.raises(DatasetError, match="'train'"):
         fma.index(tmp_path)
+
+
+def test_track_id_listed_twice_in_tracks_csv_is_a_dataset_error(tmp_path):
+    root = tiny_fma(tmp_path, genres=("Rock", "Pop"), per_split=(1, 0, 0), seconds=0.2)
+    path = root / "fma_metadata" / "tracks.csv"
+    lines = path.read_text().splitlines()
+    first = next(line for line in lines if line.startswith("2,"))
+    path.write_text("\n".join(lines + [first.replace("Rock", "Pop")]) + "\n")  # track 2 again, other genre
+    with pytest.raises(DatasetError, match=r"tracks\.csv: track id\(s\) \[2\] listed more than once"):
+        fma.index(root)

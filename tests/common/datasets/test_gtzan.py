@@ -2,7 +2,7 @@ import pytest
 
 from common.datasets import gtzan
 from common.errors import DatasetError
-from tests.audio_fixtures import write_audio, write_corrupt
+from tests.audio_fixtures import truncate, write_audio, write_corrupt
 
 
 def make_tree(root, per_genre=2, folder="genres", ext="au"):
@@ -79,3 +79,37 @@ def test_download_failure_explains_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setattr(pooch, "retrieve", offline)
     with pytest.raises(DatasetError, match="5b3d6dddb579ab49814ab86dba69e7c7"):
         gtzan.download(tmp_path)
+
+
+def test_au_and_wav_of_one_clip_give_one_track_the_official_au(tmp_path):
+    make_tree(tmp_path)  # .au clips
+    genres = tmp_path / "genres"
+    wav = write_audio(genres / "classical" / "classical.00000.wav", seconds=0.2, sample_rate=8000)
+    index = gtzan.index(tmp_path)
+    ids = [t.track_id for t in index.tracks]
+    assert len(ids) == len(set(ids)) == 20
+    kept = next(t for t in index.tracks if t.track_id == "classical.00000")
+    assert kept.path == genres / "classical" / "classical.00000.au"
+    assert index.problems[str(wav)] == (f"duplicate of {kept.path}: same track id 'classical.00000' "
+                                        f"(GTZAN keeps the official .au)")
+
+
+def test_unusable_au_gives_way_to_a_usable_wav_of_the_same_clip(tmp_path):
+    make_tree(tmp_path)
+    genres = tmp_path / "genres"
+    au = write_corrupt(genres / "jazz" / "jazz.00001.au")
+    wav = write_audio(genres / "jazz" / "jazz.00001.wav", seconds=0.2, sample_rate=8000)
+    index = gtzan.index(tmp_path)
+    assert {t.track_id: t.path for t in index.tracks}["jazz.00001"] == wav
+    assert index.problems[str(au)].startswith("cannot read audio header")
+    assert len(index.tracks) == 20
+
+
+def test_truncated_clip_is_a_problem_before_any_feature_work(tmp_path):
+    make_tree(tmp_path, ext="wav")
+    path = tmp_path / "genres" / "rock" / "rock.00001.wav"
+    write_audio(path, seconds=2.0, sample_rate=8000)
+    truncate(path)
+    index = gtzan.index(tmp_path)
+    assert "rock.00001" not in {t.track_id for t in index.tracks}
+    assert index.problems[str(path)].startswith("truncated: the WAV 'data' chunk declares 2.000 s")

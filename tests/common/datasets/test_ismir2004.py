@@ -135,3 +135,22 @@ def test_duplicate_listing_rejected(tree, tmp_path):
     tracklist.write_text(tracklist.read_text() + first + "\n")
     with pytest.raises(DatasetError, match="listed twice"):
         ismir2004.index(root)
+
+
+def test_two_listed_names_of_one_file_give_one_track(tree, tmp_path):
+    # the second name is missing on disk and matches the first one's file after folding
+    root = tmp_path / "twonames"
+    shutil.copytree(tree, root)
+    tracklist = root / "metadata" / "training" / "tracklist.csv"
+    rows = ismir2004.read_tracklist(tracklist)
+    first = rows[0]["file_path"]
+    alias = first.replace("-song", "'song")
+    with tracklist.open("a", encoding="utf-8") as handle:
+        handle.write(f'"{rows[0]["class"]}","a","b","c","1","{alias}"\n')
+    index = ismir2004.index(root)
+    paths = [t.path for t in index.tracks]
+    assert len(paths) == len(set(paths)) == 18
+    audio = root / "audio" / "training"
+    assert index.problems[str(audio / alias)] == (
+        f"listed in {tracklist} (line {len(rows) + 1}) as {alias!r}, which is the file of line 1 "
+        f"({audio / first}); left out")

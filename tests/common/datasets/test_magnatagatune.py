@@ -188,3 +188,15 @@ def test_download_failure_raises_dataset_error_with_instructions(tmp_path, monke
     with pytest.raises(DatasetError, match="download failed") as error:
         mtat.download(tmp_path)
     assert "unreachable" in str(error.value) and "cat mp3.zip" in str(error.value)
+
+
+def test_two_rows_naming_one_mp3_give_one_track_and_a_recorded_problem(tmp_path):
+    clips = [Clip("1", "0", {"a"}, seconds=0.3), Clip("2", "d", {"a"}, seconds=0.3), Clip("3", "0", {"a"}, seconds=0.3)]
+    root = write_mtat_tree(tmp_path, clips, ["a"])
+    path = root / clips[0].mp3_path
+    text = (root / "annotations_final.csv").read_text().replace(clips[2].mp3_path, clips[0].mp3_path)
+    (root / "annotations_final.csv").write_text(text)  # clip 3's row now names clip 1's file
+    index = mtat.index(root, n_tags=1)
+    assert [t.track_id for t in index.tracks] == ["1", "2"]
+    assert index.problems[str(path)] == (f"clip 3: {clips[0].mp3_path!r} is also the file of clip 1 "
+                                         f"(line 2 of {mtat.ANNOTATIONS_FILE}); clip 3 is left out")

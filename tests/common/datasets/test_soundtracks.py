@@ -186,7 +186,8 @@ def test_unreadable_empty_duplicate_and_stray_files(tmp_path):
     idx = soundtracks.index(tmp_path)
     assert idx.problems[str(set1 / "001.mp3")] == "file is empty (0 bytes)"
     assert idx.problems[str(set1 / "002.mp3")].startswith("cannot read audio header")
-    assert "second audio file for excerpt 003" in idx.problems[str(set1 / "003.wav")]
+    assert idx.problems[str(set1 / "003.wav")] == (f"duplicate of {set1 / '003.mp3'}: same track id 'set1_003' "
+                                                   f"({soundtracks.DUPLICATE_RULE})")
     assert set(idx.unexpected) == {str(set1 / "set1_tracklist.csv"), str(set1 / "cover.jpg")}
     assert [t.track_id for t in idx.tracks] == ["set1_003", "set1_004", "set2_001"]
     assert idx.tracks[0].path.name == "003.mp3"
@@ -198,3 +199,13 @@ def test_no_usable_excerpt_is_an_error(tmp_path):
     write_corrupt(made["set2"] / "001.mp3")
     with pytest.raises(DatasetError, match="no excerpt with both audio and ratings"):
         soundtracks.index(tmp_path)
+
+
+def test_unusable_file_of_an_excerpt_gives_way_to_its_usable_second_file(tmp_path):
+    made = write_soundtracks(tmp_path, ["anger", "fear"], ["tenderness"])
+    set1 = made["set1"].resolve()
+    write_corrupt(set1 / "002.mp3")
+    wav = write_audio(set1 / "002.wav", 0.3, 8000)
+    idx = soundtracks.index(tmp_path)
+    assert {t.track_id: t.path for t in idx.tracks}["set1_002"] == wav
+    assert idx.problems[str(set1 / "002.mp3")].startswith("cannot read audio header")
