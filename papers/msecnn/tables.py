@@ -53,8 +53,9 @@ PAPER_ONLY = {
 }
 
 DESCRIPTIONS = {
-    "MsE-CNN": "MsE-CNN (ours in the paper): FCN-5 with each block's max-pooled input concatenated to its "
-               "output (Sec. 2.2, Fig. 2)",
+    "MsE-CNN": "MsE-CNN (ours in the paper): FCN-5 plus a side path that max-pools and concatenates the input "
+               "and every block's output, joined before the sigmoid layer (Sec. 2.2, Fig. 2; authors' "
+               "MsE_CNN_model.py)",
     "FCN-5": "FCN-5 (reproduced in the paper): Choi et al. 2016, five conv/BN/ELU/max-pool blocks (Sec. 2.1)",
 }
 
