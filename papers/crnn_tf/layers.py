@@ -30,6 +30,8 @@ depends on it.
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
@@ -138,6 +140,48 @@ class MultiDirectionalScan(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="crnn_tf")
+class BlockGlorotUniform(keras.initializers.RandomUniform):
+    """Glorot (Xavier) uniform initialisation of a stack of independent matrices.
+
+    A weight of shape ``(..., fan_in, fan_out)`` (leading axes: independent blocks, e.g. one per
+    scanner in :class:`GridLSTMCell`) is drawn from ``U(-l, l)`` with
+    ``l = sqrt(6 / (fan_in + fan_out))`` computed from the *last two* axes, so that every block
+    starts at the scale Glorot uniform gives one ``(fan_in, fan_out)`` matrix alone (standard
+    deviation ``l / sqrt(3)``), whatever the number of blocks. Keras' ``glorot_uniform`` instead
+    multiplies both fans by the product of the leading axes (it reads them as a convolution's
+    receptive field), which would shrink the scale by ``sqrt(blocks)``.
+
+    Source: Glorot & Bengio 2010, Eq. (16) (the Keras default of recurrent kernels' input weights,
+    used here per block).
+
+    Args:
+        seed: int or ``keras.random.SeedGenerator`` (as every Keras random initialiser).
+
+    Call arguments:
+        shape: at least 2-D; dtype: float dtype (default: Keras' floatx).
+
+    Returns:
+        tensor of ``shape``.
+
+    Raises:
+        ValueError: ``shape`` has fewer than two axes.
+    """
+
+    def __init__(self, seed=None):
+        super().__init__(minval=-1.0, maxval=1.0, seed=seed)
+
+    def __call__(self, shape, dtype=None):
+        if len(shape) < 2:
+            raise ValueError(f"BlockGlorotUniform needs a weight of at least 2 axes, got shape {tuple(shape)}")
+        limit = math.sqrt(6.0 / (shape[-2] + shape[-1]))
+        return keras.random.uniform(shape, minval=-limit, maxval=limit, dtype=dtype, seed=self.seed)
+
+    def get_config(self):
+        config = super().get_config()
+        return {"seed": config["seed"]}
+
+
+@keras.saving.register_keras_serializable(package="crnn_tf")
 class GridLSTMCell(keras.layers.Layer):
     """One step of ``blocks`` independent 2-D Grid LSTM blocks along a sequence (time x depth).
 
@@ -177,7 +221,8 @@ class GridLSTMCell(keras.layers.Layer):
     Weights (leading axis: block): ``input_kernel (blocks, input_dim, units)``; per layer ``l``:
     ``time_kernel_l, depth_kernel_l (blocks, 2 units, 4 units)`` and ``time_bias_l, depth_bias_l
     (blocks, 4 units)``, gate order i, f, g, o; forget-gate biases start at 1 (as Keras' LSTM
-    ``unit_forget_bias``).
+    ``unit_forget_bias``). Kernels start Glorot-uniform *per block* (:class:`BlockGlorotUniform`):
+    the initial scale of a block does not depend on how many blocks run side by side.
     """
 
     def __init__(self, units: int, depth: int = 1, blocks: int = 1, output_form: str = "grid",
@@ -206,13 +251,13 @@ class GridLSTMCell(keras.layers.Layer):
             one = ops.concatenate([ops.zeros((units,)), ops.ones((units,)), ops.zeros((2 * units,))])
             return ops.tile(one[None], (blocks, 1))
 
-        self.input_kernel = self.add_weight(shape=(blocks, self.input_dim, units), initializer="glorot_uniform",
+        self.input_kernel = self.add_weight(shape=(blocks, self.input_dim, units), initializer=BlockGlorotUniform(),
                                             regularizer=self.kernel_regularizer, name="input_kernel")
         self.time_kernels, self.depth_kernels, self.time_biases, self.depth_biases = [], [], [], []
         for layer in range(self.depth):
             for dim, kernels, biases in (("time", self.time_kernels, self.time_biases),
                                          ("depth", self.depth_kernels, self.depth_biases)):
-                kernels.append(self.add_weight(shape=(blocks, 2 * units, 4 * units), initializer="glorot_uniform",
+                kernels.append(self.add_weight(shape=(blocks, 2 * units, 4 * units), initializer=BlockGlorotUniform(),
                                                regularizer=self.kernel_regularizer,
                                                name=f"{dim}_kernel_{layer}"))
                 biases.append(self.add_weight(shape=(blocks, 4 * units), initializer=forget_bias,

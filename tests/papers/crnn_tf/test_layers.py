@@ -156,3 +156,32 @@ def test_gradients_reach_every_grid_lstm_weight():
     assert len(grads) == 1 + 4 * 2
     for weight, grad in zip(layer.trainable_weights, grads):
         assert grad is not None and float(tf.reduce_max(tf.abs(grad))) > 0, weight.name
+
+
+@pytest.mark.parametrize("blocks", [1, 2, 4, 8])
+def test_grid_lstm_initial_weights_do_not_depend_on_the_number_of_blocks(blocks):
+    # Glorot uniform of one block's (in, out) matrix: U(-l, l), l = sqrt(6 / (in + out)), std l / sqrt(3).
+    # CRNN-TF's blocks: 128 inputs, 32 units -> input kernel (128, 32): l = 0.1936; kernels (64, 128): l = 0.1768.
+    keras.utils.set_random_seed(0)
+    n_in, units = 128, 32
+    cell = GridLSTMCell(units, blocks=blocks)
+    cell.build((None, blocks * n_in))
+    kernels = [cell.input_kernel, cell.time_kernels[0], cell.depth_kernels[0]]
+    for kernel in kernels:
+        values = kernel.numpy()
+        fan_in, fan_out = values.shape[1:]
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        for block in values:  # every block on its own has the single-block Glorot scale
+            assert np.abs(block).max() <= limit + 1e-7
+            assert np.abs(block).max() > 0.99 * limit, (kernel.name, np.abs(block).max(), limit)
+            assert block.std() == pytest.approx(limit / np.sqrt(3), rel=0.05), kernel.name
+
+
+def test_block_glorot_uniform_round_trips_and_rejects_vectors():
+    from papers.crnn_tf.layers import BlockGlorotUniform
+
+    init = BlockGlorotUniform(seed=3)
+    clone = keras.initializers.deserialize(keras.initializers.serialize(init))
+    np.testing.assert_array_equal(np.asarray(init((2, 5, 7))), np.asarray(clone((2, 5, 7))))
+    with pytest.raises(ValueError, match="2 axes"):
+        init((4,))
