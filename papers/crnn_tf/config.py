@@ -177,6 +177,14 @@ TIMBRE_FEATURES = LogMelConfig(sample_rate=16000, n_fft=512, hop_length=256, win
                                fmin=0.0, fmax=None, power=2.0, log="log", log_offset=1e-4)
 
 
+#: The first layer of Pons et al.'s released ``proposed`` model (EUSIPCO2017
+#: ``src/build_architecture.py``, read here): ``(time_extent, frequency_extent, n_filters)``, time
+#: extents 1, 3, 5, 7 x frequency extents 100, 75, 25 of 128 mel bands; 92 channels.
+PONS_CODE_FILTERS = ((1, 100, 10), (3, 100, 6), (5, 100, 3), (7, 100, 3),
+                     (1, 75, 15), (3, 75, 10), (5, 75, 5), (7, 75, 5),
+                     (1, 25, 15), (3, 25, 10), (5, 25, 5), (7, 25, 5))
+
+
 @dataclass(frozen=True)
 class TimbreCNNConfig:
     """Timbre CNN of Pons, Slizovskaia, Gong, Gómez & Serra (EUSIPCO 2017), music auto-tagging
@@ -186,9 +194,14 @@ class TimbreCNNConfig:
         n_mels: input bands (code: 128).
         patch_frames: code: patches of 187 frames (3 s at 16 kHz, hop 256).
         filters: ``(time_extent, frequency_extent, n_filters)`` of the first layer's parallel
-            branches: time extents 1, 3, 5, 7 x frequency extents 100, 75, 25 bands (the paper's
-            "{100, 75, 25}" x "{1, 3, 5, 7}"); counts 10/6/3/3, 15/10/5/5, 15/10/5/5 (code, x width).
-            Every branch is max-pooled by 4 in time and over its whole frequency range.
+            branches. paper (CRNN-TF Sec. V-B, describing its Timbre CNN baseline): frequency
+            extents "selected from {25, 50, 5, 100}", time extents "from {1, 3, 5, 7}": every
+            combination, 16 branches. choice (neither paper gives counts for this set): the counts
+            of Pons et al.'s code for the nearest extent it has (100 -> 10/6/3/3; 50 -> its 75's
+            15/10/5/5; 25 -> 15/10/5/5; 5 -> its 25's 15/10/5/5 for time extents 1/3/5/7), x width;
+            127 channels. Pons et al.'s released model itself (100/75/25 bands, 92 channels) is
+            :data:`PONS_CODE_FILTERS`. Every branch is max-pooled by 4 in time and over its whole
+            frequency range.
         width: multiplier of every filter count (code: ``proposed`` 1, ``proposed2`` 2,
             ``proposed4`` 4). choice: 1 (the paper's model; which width gave the AUC the CRNN-TF
             paper quotes is not stated).
@@ -201,8 +214,9 @@ class TimbreCNNConfig:
     n_mels: int = 128
     patch_frames: int = 187
     filters: tuple = ((1, 100, 10), (3, 100, 6), (5, 100, 3), (7, 100, 3),
-                      (1, 75, 15), (3, 75, 10), (5, 75, 5), (7, 75, 5),
-                      (1, 25, 15), (3, 25, 10), (5, 25, 5), (7, 25, 5))
+                      (1, 50, 15), (3, 50, 10), (5, 50, 5), (7, 50, 5),
+                      (1, 25, 15), (3, 25, 10), (5, 25, 5), (7, 25, 5),
+                      (1, 5, 15), (3, 5, 10), (5, 5, 5), (7, 5, 5))
     width: int = 1
     conv2_filters: int = 32
     conv2_time: int = 8

@@ -242,13 +242,15 @@ def build_timbre_cnn(n_outputs: int, task: str = "genres", config: TimbreCNNConf
     """Timbre CNN of Pons et al. (EUSIPCO 2017), the auto-tagging model of their released code.
 
     Layer 1: parallel branches of vertical filters spanning ``f`` of the 128 mel bands and ``t``
-    frames (``t`` in 1, 3, 5, 7 zero-padded in time, ``f`` in 100, 75, 25, no padding in frequency),
-    ELU, each max-pooled by 4 in time and over all its frequency positions; channels concatenated.
+    frames (``t`` in 1, 3, 5, 7 zero-padded in time; ``f`` in 100, 50, 25, 5 as the CRNN-TF text
+    gives them, 100, 75, 25 in Pons et al.'s code; no padding in frequency), ELU, each max-pooled
+    by 4 in time and over all its frequency positions; channels concatenated.
     Layer 2: 32 filters spanning 8 time steps and all channels, ELU, max-pool 4 in time. Then
     dropout 0.5 -> dense 100 ELU -> dropout 0.5 -> output. He-uniform initialisation, L2 1e-5.
 
-    Left open by the paper (taken from the code): the filter counts per branch, the second layer,
-    the dense layer; left open by both: the width multiplier used for the reported numbers (see
+    Left open by the paper (taken from Pons et al.'s code): the filter counts per branch (for the
+    CRNN-TF text's extents, those of the code's nearest extent), the second layer, the dense layer;
+    left open by both: the width multiplier used for the reported numbers (see
     :class:`TimbreCNNConfig`).
 
     Returns:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from papers.crnn_tf import models
-from papers.crnn_tf.config import (CLIP_FRAMES, FEATURES, FIG5_SUBSETS, GRU_ROW_CHANGES, CRNNConfig,
-                                   CRNNTFConfig, EndToEndConfig, TimbreCNNConfig)
+from papers.crnn_tf.config import (CLIP_FRAMES, FEATURES, FIG5_SUBSETS, GRU_ROW_CHANGES, PONS_CODE_FILTERS,
+                                   CRNNConfig, CRNNTFConfig, EndToEndConfig, TimbreCNNConfig)
 from papers.crnn_tf.layers import DIRECTIONS, GridLSTM
 
 SMALL = CRNNTFConfig(n_mels=16, n_frames=64, conv_filters=(4, 6), rnn_units=5)
@@ -113,8 +113,15 @@ def test_paper_sized_baselines_have_the_published_shapes():
     assert tuple(crnn.get_layer("to_sequence").output.shape[1:]) == (15, 128)  # Choi et al.: 1 x 15 map
     assert 390_000 < crnn.count_params() < 400_000                           # the ~0.4 M CRNN
     timbre = models.build_timbre_cnn(50, "tags")
-    assert tuple(timbre.get_layer("concat").output.shape[1:]) == (46, 1, 92)
+    # CRNN-TF Sec. V-B: frequency extents "{25, 50, 5, 100}", time extents "{1, 3, 5, 7}"
+    assert {f for _, f, _ in TimbreCNNConfig().filters} == {5, 25, 50, 100}
+    assert {t for t, _, _ in TimbreCNNConfig().filters} == {1, 3, 5, 7}
+    assert len(TimbreCNNConfig().filters) == 16
+    assert timbre.get_layer("conv_7x5").kernel.shape[:2] == (7, 5)
+    assert tuple(timbre.get_layer("concat").output.shape[1:]) == (46, 1, 22 + 3 * 35)
     assert tuple(timbre.get_layer("pool2").output.shape[1:]) == (9, 1, 32)
+    pons = models.build_timbre_cnn(50, "tags", TimbreCNNConfig(filters=PONS_CODE_FILTERS))
+    assert tuple(pons.get_layer("concat").output.shape[1:]) == (46, 1, 92)   # Pons et al.'s code: 100/75/25
     fcn = models.build_fcn_baseline(50, "tags")      # FCN-4 of Choi et al. 2016 on the 96 x 1360 input
     assert [tuple(fcn.get_layer(f"block{i}_pool").output.shape[1:]) for i in range(1, 5)] == \
         [(48, 340, 128), (12, 68, 384), (4, 8, 768), (1, 1, 2048)]
