@@ -102,9 +102,12 @@ class CRNNTFConfig:
 #: :class:`CRNNTFConfig` that give the GRU variant the issue-10 audit reports from the authors'
 #: notebooks (``FishInMedi/CRNN-TF``): one GRU(32) per scanner reading the 6 x 6 x 128 map as 6
 #: steps of 768 values (whole rows or columns), a Dense(64, ELU) layer before the output, L2 1e-7
-#: on kernels only. Not compared line by line here: the notebooks are not in the stored index this
-#: code's authors could search (README, "Checked against"). choice where the report is silent: the
-#: dropout 0.5 stays on the concatenated GRU outputs, before the dense layer (the paper's place).
+#: on kernels only. Not compared line by line here: the notebooks were not in the stored index of
+#: public code available when this was written (README, "Checked against"). choices where the
+#: report is silent: the dropout 0.5 stays on the concatenated GRU outputs, before the dense layer
+#: (the paper's place); "kernels" = every layer's Keras ``kernel`` (conv, GRU input, dense), no
+#: bias and no GRU recurrent kernel (``l2_scope="kernels"``); the scanners flip the map as the Grid
+#: LSTM row's do (:mod:`papers.crnn_tf.layers`).
 GRU_ROW_CHANGES = {"rnn": "gru", "sequence_reading": "whole_row", "hidden_units": 64, "l2": 1e-7,
                    "l2_scope": "kernels"}
 
@@ -170,9 +173,9 @@ class CRNNConfig:
 
 #: Timbre CNN input: the "Dieleman setup" of Pons et al.'s released code (EUSIPCO2017,
 #: spectrograms.py): 16 kHz, 512-point FFT, hop 256, 128 mel bands; log compression log(1 + C x)
-#: ("logC"), which equals log(x + 1/C) + log C -- the constant is removed by the element-wise
-#: standardisation that follows (code: "elementWise" normalisation). choice: C = 10,000 (the value
-#: Dieleman & Schrauwen use; the code's patches.py is not in the archive we could read).
+#: with C = 10,000 (patches.py: "logC", log10(10000 x + 1)), here ln(x + 1/C) = ln(1 + C x) - ln C:
+#: the constant and the log base (a factor) are removed by the element-wise standardisation that
+#: follows (patches.py: "element_wise" normalisation).
 TIMBRE_FEATURES = LogMelConfig(sample_rate=16000, n_fft=512, hop_length=256, window="hann", n_mels=128,
                                fmin=0.0, fmax=None, power=2.0, log="log", log_offset=1e-4)
 
