@@ -33,13 +33,16 @@ def test_paper_cnn_map_is_6_by_6_by_128_with_same_pooling():
     assert model.get_layer("cnn_block1_act").activation.__name__ == "elu"
 
 
-@pytest.mark.parametrize("rnn", ["grid_lstm", "gru"])
+@pytest.mark.parametrize("rnn", ["grid_lstm", "gru", "gru_row"])
 def test_crnn_tf_maps_spectrograms_to_class_probabilities(rnn):
-    model = models.build_crnn_tf(7, "genres", replace(SMALL, rnn=rnn))
+    config = replace(SMALL, **GRU_ROW_CHANGES) if rnn == "gru_row" else replace(SMALL, rnn=rnn)
+    model = models.build_crnn_tf(7, "genres", config)
     probs = model.predict(np.random.default_rng(0).standard_normal((3, 16, 64)).astype("float32"), verbose=0)
     assert probs.shape == (3, 7)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
-    if rnn == "gru":
+    if rnn == "gru_row":
+        assert model.get_layer("fc_hidden").units == 64 and model.get_layer("concat").output.shape[-1] == 8 * 5
+    elif rnn == "gru":
         assert all(isinstance(model.get_layer(f"rnn_{d}"), keras.layers.GRU) for d in DIRECTIONS)
         assert model.get_layer("concat").output.shape[-1] == 8 * 5
     else:
