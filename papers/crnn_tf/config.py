@@ -57,13 +57,24 @@ class CRNNTFConfig:
         activation: paper Sec. V-C: ELU, alpha 1.
         batch_norm: paper Sec. V-C: after every conv layer (before the ELU, as in [9]'s code).
         directions: the scanners fed to recurrent blocks (paper: all eight; Fig. 5: subsets).
-        rnn: ``"grid_lstm"`` (paper Sec. III-C) or ``"gru"`` (the authors' released code).
+        sequence_reading: how a scan becomes a sequence (:data:`papers.crnn_tf.layers.READINGS`).
+            choice: ``"raster"``, one map position per step (36 steps of 128 values on the 6 x 6 x 128
+            map): the paper's Fig. 3 scans positions one by one and says no more.
+            ``"whole_row"``: one whole row / column per step (6 steps of 768), the reading the
+            issue-10 audit reports from the authors' notebooks (:data:`GRU_ROW_CHANGES`).
+        rnn: ``"grid_lstm"`` (paper Sec. III-C) or ``"gru"`` (one Keras GRU per scanner; the
+            ``CRNN-TF (GRU)`` row, not a row of the paper).
         rnn_units: paper: 32 per block.
         grid_depth: choice: 1 grid block along depth (the paper gives no depth).
         grid_output_form: choice: ``"grid"`` = Kalchbrenner et al.'s Eq. (1) (see layers.py).
         dropout: paper Sec. IV: 0.5 on the concatenated 256-vector.
-        l2: paper Sec. V-C: lambda_1 = lambda_2 = lambda_3 = 1e-6 on CNN, RNN and output weights and
-            biases.
+        hidden_units: ELU units of a dense layer between the dropout and the output layer; 0 (the
+            paper, Sec. III-D: "a linear transformation layer and a softmax layer"): none.
+        l2: paper Sec. V-C: lambda_1 = lambda_2 = lambda_3 = 1e-6.
+        l2_scope: ``"all"`` (paper Sec. IV objective: weights *and* biases of the CNN, the RNN and
+            the output layer; every Keras kernel, recurrent kernel and bias) or ``"kernels"`` (the
+            ``kernel`` of every conv, recurrent and dense layer only: no bias, no GRU recurrent
+            kernel; our reading of "L2 on kernels only", :data:`GRU_ROW_CHANGES`).
     """
 
     n_mels: int = 96
@@ -76,12 +87,29 @@ class CRNNTFConfig:
     activation: str = "elu"
     batch_norm: bool = True
     directions: tuple = DIRECTIONS
+    sequence_reading: str = "raster"
     rnn: str = "grid_lstm"
     rnn_units: int = 32
     grid_depth: int = 1
     grid_output_form: str = "grid"
     dropout: float = 0.5
+    hidden_units: int = 0
     l2: float = 1e-6
+    l2_scope: str = "all"
+
+
+#: The ``CRNN-TF (GRU)`` row of Tables I and II (not a row of the paper): the changes to
+#: :class:`CRNNTFConfig` that give the GRU variant the issue-10 audit reports from the authors'
+#: notebooks (``FishInMedi/CRNN-TF``): one GRU(32) per scanner reading the 6 x 6 x 128 map as 6
+#: steps of 768 values (whole rows or columns), a Dense(64, ELU) layer before the output, L2 1e-7
+#: on kernels only. Not compared line by line here: the notebooks were not in the stored index of
+#: public code available when this was written (README, "Checked against"). choices where the
+#: report is silent: the dropout 0.5 stays on the concatenated GRU outputs, before the dense layer
+#: (the paper's place); "kernels" = every layer's Keras ``kernel`` (conv, GRU input, dense), no
+#: bias and no GRU recurrent kernel (``l2_scope="kernels"``); the scanners flip the map as the Grid
+#: LSTM row's do (:mod:`papers.crnn_tf.layers`).
+GRU_ROW_CHANGES = {"rnn": "gru", "sequence_reading": "whole_row", "hidden_units": 64, "l2": 1e-7,
+                   "l2_scope": "kernels"}
 
 
 #: paper Sec. V-C: Adam (defaults), learning rate 0.001 decayed by 0.9 each epoch, batch 32.
@@ -145,11 +173,19 @@ class CRNNConfig:
 
 #: Timbre CNN input: the "Dieleman setup" of Pons et al.'s released code (EUSIPCO2017,
 #: spectrograms.py): 16 kHz, 512-point FFT, hop 256, 128 mel bands; log compression log(1 + C x)
-#: ("logC"), which equals log(x + 1/C) + log C -- the constant is removed by the element-wise
-#: standardisation that follows (code: "elementWise" normalisation). choice: C = 10,000 (the value
-#: Dieleman & Schrauwen use; the code's patches.py is not in the archive we could read).
+#: with C = 10,000 (patches.py: "logC", log10(10000 x + 1)), here ln(x + 1/C) = ln(1 + C x) - ln C:
+#: the constant and the log base (a factor) are removed by the element-wise standardisation that
+#: follows (patches.py: "element_wise" normalisation).
 TIMBRE_FEATURES = LogMelConfig(sample_rate=16000, n_fft=512, hop_length=256, window="hann", n_mels=128,
                                fmin=0.0, fmax=None, power=2.0, log="log", log_offset=1e-4)
+
+
+#: The first layer of Pons et al.'s released ``proposed`` model (EUSIPCO2017
+#: ``src/build_architecture.py``, read here): ``(time_extent, frequency_extent, n_filters)``, time
+#: extents 1, 3, 5, 7 x frequency extents 100, 75, 25 of 128 mel bands; 92 channels.
+PONS_CODE_FILTERS = ((1, 100, 10), (3, 100, 6), (5, 100, 3), (7, 100, 3),
+                     (1, 75, 15), (3, 75, 10), (5, 75, 5), (7, 75, 5),
+                     (1, 25, 15), (3, 25, 10), (5, 25, 5), (7, 25, 5))
 
 
 @dataclass(frozen=True)
@@ -161,9 +197,14 @@ class TimbreCNNConfig:
         n_mels: input bands (code: 128).
         patch_frames: code: patches of 187 frames (3 s at 16 kHz, hop 256).
         filters: ``(time_extent, frequency_extent, n_filters)`` of the first layer's parallel
-            branches: time extents 1, 3, 5, 7 x frequency extents 100, 75, 25 bands (the paper's
-            "{100, 75, 25}" x "{1, 3, 5, 7}"); counts 10/6/3/3, 15/10/5/5, 15/10/5/5 (code, x width).
-            Every branch is max-pooled by 4 in time and over its whole frequency range.
+            branches. paper (CRNN-TF Sec. V-B, describing its Timbre CNN baseline): frequency
+            extents "selected from {25, 50, 5, 100}", time extents "from {1, 3, 5, 7}": every
+            combination, 16 branches. choice (neither paper gives counts for this set): the counts
+            of Pons et al.'s code for the nearest extent it has (100 -> 10/6/3/3; 50 -> its 75's
+            15/10/5/5; 25 -> 15/10/5/5; 5 -> its 25's 15/10/5/5 for time extents 1/3/5/7), x width;
+            127 channels. Pons et al.'s released model itself (100/75/25 bands, 92 channels) is
+            :data:`PONS_CODE_FILTERS`. Every branch is max-pooled by 4 in time and over its whole
+            frequency range.
         width: multiplier of every filter count (code: ``proposed`` 1, ``proposed2`` 2,
             ``proposed4`` 4). choice: 1 (the paper's model; which width gave the AUC the CRNN-TF
             paper quotes is not stated).
@@ -176,8 +217,9 @@ class TimbreCNNConfig:
     n_mels: int = 128
     patch_frames: int = 187
     filters: tuple = ((1, 100, 10), (3, 100, 6), (5, 100, 3), (7, 100, 3),
-                      (1, 75, 15), (3, 75, 10), (5, 75, 5), (7, 75, 5),
-                      (1, 25, 15), (3, 25, 10), (5, 25, 5), (7, 25, 5))
+                      (1, 50, 15), (3, 50, 10), (5, 50, 5), (7, 50, 5),
+                      (1, 25, 15), (3, 25, 10), (5, 25, 5), (7, 25, 5),
+                      (1, 5, 15), (3, 5, 10), (5, 5, 5), (7, 5, 5))
     width: int = 1
     conv2_filters: int = 32
     conv2_time: int = 8

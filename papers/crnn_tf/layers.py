@@ -26,15 +26,32 @@ reads a whole column in its E direction, then the next column in its F direction
 *image* high frequencies are usually drawn at the top; then A/C and B/D swap names. All eight
 together are the same either way; only the naming of single scanners in the Fig. 5 ablation
 depends on it.
+
+Two readings of a scan as a sequence (:data:`READINGS`), both visiting the positions in the order
+above:
+
+- ``"raster"`` (the default; the Grid LSTM row): one step per map position, ``H * W`` steps of
+  ``C`` values (CRNN-TF's 6 x 6 x 128 map: 36 steps of 128).
+- ``"whole_row"``: one step per whole row (row-wise scanners: ``H`` steps of ``W * C`` values) or
+  whole column (column-wise: ``W`` steps of ``H * C``); 6 steps of 768 on the paper's map, the
+  reading the issue-10 audit reports from the authors' notebooks (see the paper README). In this
+  reading the within-row direction (F of a row-wise scanner, E of a column-wise one) only
+  permutes the values inside each step, which a recurrent layer's input projection absorbs:
+  ``Ar``/``Br``, ``Cr``/``Dr``, ``Ac``/``Cc`` and ``Bc``/``Dc`` then feed the same function class.
 """
 
 from __future__ import annotations
+
+import math
 
 import keras
 from keras import ops
 
 #: The eight scanners in the order of CRNN-TF Eq. (1).
 DIRECTIONS = ("Ar", "Ac", "Br", "Bc", "Cr", "Cc", "Dr", "Dc")
+
+#: How a scan is cut into sequence steps: one map position per step, or one whole row / column.
+READINGS = ("raster", "whole_row")
 
 #: scanner -> (bottom_up, right_to_left, column_wise)
 _SCAN = {"Ar": (False, False, False), "Ac": (False, False, True),
@@ -59,29 +76,58 @@ def scan_order(direction: str, height: int, width: int) -> list[tuple[int, int]]
     return [(r, c) for r in rows for c in cols]
 
 
+def _check_scan(direction: str, reading: str) -> None:
+    if direction not in _SCAN:
+        raise ValueError(f"unknown scanner {direction!r}; use one of {DIRECTIONS}")
+    if reading not in READINGS:
+        raise ValueError(f"unknown reading {reading!r}; use one of {READINGS}")
+
+
+def scan_steps(direction: str, height: int, width: int, reading: str = "raster") -> list[list[tuple[int, int]]]:
+    """The (row, column) positions each sequence step holds, steps in order (a plain-Python reference).
+
+    ``"raster"``: one position per step (:func:`scan_order`); ``"whole_row"``: the positions of
+    :func:`scan_order` grouped by whole rows (row-wise scanners, ``width`` per step) or whole
+    columns (column-wise scanners, ``height`` per step).
+
+    Raises:
+        ValueError: unknown scanner name or reading.
+    """
+    _check_scan(direction, reading)
+    order = scan_order(direction, height, width)
+    if reading == "raster":
+        return [[position] for position in order]
+    size = height if _SCAN[direction][2] else width
+    return [order[i:i + size] for i in range(0, len(order), size)]
+
+
 @keras.saving.register_keras_serializable(package="crnn_tf")
 class DirectionalScan(keras.layers.Layer):
     """Turn a feature map into the sequence one scanner reads (CRNN-TF Sec. III-C, Fig. 3).
 
     Args:
         direction: one of :data:`DIRECTIONS`.
+        reading: ``"raster"`` (one position per step) or ``"whole_row"`` (one whole row / column per
+            step), see the module docstring.
 
     Call arguments:
         feature_map: tensor ``(B, H, W, C)`` (H frequency rows, W time columns).
 
     Returns:
-        tensor ``(B, H * W, C)``: the map's ``C``-vectors in the scanner's order
-        (:func:`scan_order`).
+        ``"raster"``: tensor ``(B, H * W, C)``: the map's ``C``-vectors in the scanner's order
+        (:func:`scan_order`). ``"whole_row"``: ``(B, H, W * C)`` for a row-wise scanner, ``(B, W,
+        H * C)`` for a column-wise one: step ``t`` holds the ``C``-vectors of :func:`scan_steps`
+        ``[t]``, concatenated in that order.
 
     Raises:
-        ValueError: unknown direction.
+        ValueError: unknown direction or reading.
     """
 
-    def __init__(self, direction: str, **kwargs):
-        if direction not in _SCAN:
-            raise ValueError(f"unknown scanner {direction!r}; use one of {DIRECTIONS}")
+    def __init__(self, direction: str, reading: str = "raster", **kwargs):
+        _check_scan(direction, reading)
         super().__init__(**kwargs)
         self.direction = direction
+        self.reading = reading
 
     def call(self, feature_map):
         bottom_up, right_to_left, column_wise = _SCAN[self.direction]
@@ -92,14 +138,20 @@ class DirectionalScan(keras.layers.Layer):
             x = ops.flip(x, axis=2)
         if column_wise:
             x = ops.transpose(x, (0, 2, 1, 3))
+        if self.reading == "whole_row":
+            return ops.reshape(x, (-1, x.shape[1], x.shape[2] * x.shape[3]))
         return ops.reshape(x, (-1, x.shape[1] * x.shape[2], x.shape[3]))
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
-        return (batch, height * width, channels)
+        if self.reading == "raster":
+            return (batch, height * width, channels)
+        if _SCAN[self.direction][2]:
+            return (batch, width, height * channels)
+        return (batch, height, width * channels)
 
     def get_config(self):
-        return {**super().get_config(), "direction": self.direction}
+        return {**super().get_config(), "direction": self.direction, "reading": self.reading}
 
 
 @keras.saving.register_keras_serializable(package="crnn_tf")
@@ -108,33 +160,91 @@ class MultiDirectionalScan(keras.layers.Layer):
 
     Args:
         directions: scanner names (a non-empty subset of :data:`DIRECTIONS`, in output order).
+        reading: ``"raster"`` or ``"whole_row"`` (see :class:`DirectionalScan`).
 
     Call arguments:
         feature_map: tensor ``(B, H, W, C)``.
 
     Returns:
-        tensor ``(B, H * W, D * C)`` with ``D = len(directions)``: step ``t`` holds, for every
-        scanner ``d`` in order, the ``C``-vector that scanner reads at its step ``t``
+        ``"raster"``: tensor ``(B, H * W, D * C)`` with ``D = len(directions)``: step ``t`` holds, for
+        every scanner ``d`` in order, the ``C``-vector that scanner reads at its step ``t``
         (``out[:, t, d*C:(d+1)*C] == DirectionalScan(directions[d])(map)[:, t]``).
+        ``"whole_row"``: ``(B, S, D * S' * C)`` likewise, with ``S`` steps of ``S' * C`` values per
+        scanner.
+
+    Raises:
+        ValueError: no or unknown scanners, unknown reading; with ``"whole_row"``, row-wise and
+        column-wise scanners on a map that is not square (their steps differ in number and size).
     """
 
-    def __init__(self, directions, **kwargs):
+    def __init__(self, directions, reading: str = "raster", **kwargs):
         directions = tuple(directions)
         if not directions or any(d not in _SCAN for d in directions):
             raise ValueError(f"directions must be a non-empty subset of {DIRECTIONS}, got {directions}")
+        _check_scan(directions[0], reading)
         super().__init__(**kwargs)
         self.directions = directions
-        self._scanners = [DirectionalScan(d) for d in directions]
+        self.reading = reading
+        self._scanners = [DirectionalScan(d, reading) for d in directions]
+
+    def build(self, input_shape):
+        shapes = {tuple(scan.compute_output_shape(input_shape)[1:]) for scan in self._scanners}
+        if len(shapes) > 1:
+            raise ValueError(f"scanners {self.directions} give sequences of different shapes {sorted(shapes)} "
+                             f"on a map of {tuple(input_shape[1:])}: they cannot run side by side")
+        super().build(input_shape)
 
     def call(self, feature_map):
         return ops.concatenate([scan(feature_map) for scan in self._scanners], axis=-1)
 
     def compute_output_shape(self, input_shape):
-        batch, height, width, channels = input_shape
-        return (batch, height * width, len(self.directions) * channels)
+        batch, steps, size = self._scanners[0].compute_output_shape(input_shape)
+        return (batch, steps, len(self.directions) * size)
 
     def get_config(self):
-        return {**super().get_config(), "directions": list(self.directions)}
+        return {**super().get_config(), "directions": list(self.directions), "reading": self.reading}
+
+
+@keras.saving.register_keras_serializable(package="crnn_tf")
+class BlockGlorotUniform(keras.initializers.RandomUniform):
+    """Glorot (Xavier) uniform initialisation of a stack of independent matrices.
+
+    A weight of shape ``(..., fan_in, fan_out)`` (leading axes: independent blocks, e.g. one per
+    scanner in :class:`GridLSTMCell`) is drawn from ``U(-l, l)`` with
+    ``l = sqrt(6 / (fan_in + fan_out))`` computed from the *last two* axes, so that every block
+    starts at the scale Glorot uniform gives one ``(fan_in, fan_out)`` matrix alone (standard
+    deviation ``l / sqrt(3)``), whatever the number of blocks. Keras' ``glorot_uniform`` instead
+    multiplies both fans by the product of the leading axes (it reads them as a convolution's
+    receptive field), which would shrink the scale by ``sqrt(blocks)``.
+
+    Source: Glorot & Bengio 2010, Eq. (16) (the Keras default of recurrent kernels' input weights,
+    used here per block).
+
+    Args:
+        seed: int or ``keras.random.SeedGenerator`` (as every Keras random initialiser).
+
+    Call arguments:
+        shape: at least 2-D; dtype: float dtype (default: Keras' floatx).
+
+    Returns:
+        tensor of ``shape``.
+
+    Raises:
+        ValueError: ``shape`` has fewer than two axes.
+    """
+
+    def __init__(self, seed=None):
+        super().__init__(minval=-1.0, maxval=1.0, seed=seed)
+
+    def __call__(self, shape, dtype=None):
+        if len(shape) < 2:
+            raise ValueError(f"BlockGlorotUniform needs a weight of at least 2 axes, got shape {tuple(shape)}")
+        limit = math.sqrt(6.0 / (shape[-2] + shape[-1]))
+        return keras.random.uniform(shape, minval=-limit, maxval=limit, dtype=dtype, seed=self.seed)
+
+    def get_config(self):
+        config = super().get_config()
+        return {"seed": config["seed"]}
 
 
 @keras.saving.register_keras_serializable(package="crnn_tf")
@@ -177,7 +287,8 @@ class GridLSTMCell(keras.layers.Layer):
     Weights (leading axis: block): ``input_kernel (blocks, input_dim, units)``; per layer ``l``:
     ``time_kernel_l, depth_kernel_l (blocks, 2 units, 4 units)`` and ``time_bias_l, depth_bias_l
     (blocks, 4 units)``, gate order i, f, g, o; forget-gate biases start at 1 (as Keras' LSTM
-    ``unit_forget_bias``).
+    ``unit_forget_bias``). Kernels start Glorot-uniform *per block* (:class:`BlockGlorotUniform`):
+    the initial scale of a block does not depend on how many blocks run side by side.
     """
 
     def __init__(self, units: int, depth: int = 1, blocks: int = 1, output_form: str = "grid",
@@ -206,13 +317,13 @@ class GridLSTMCell(keras.layers.Layer):
             one = ops.concatenate([ops.zeros((units,)), ops.ones((units,)), ops.zeros((2 * units,))])
             return ops.tile(one[None], (blocks, 1))
 
-        self.input_kernel = self.add_weight(shape=(blocks, self.input_dim, units), initializer="glorot_uniform",
+        self.input_kernel = self.add_weight(shape=(blocks, self.input_dim, units), initializer=BlockGlorotUniform(),
                                             regularizer=self.kernel_regularizer, name="input_kernel")
         self.time_kernels, self.depth_kernels, self.time_biases, self.depth_biases = [], [], [], []
         for layer in range(self.depth):
             for dim, kernels, biases in (("time", self.time_kernels, self.time_biases),
                                          ("depth", self.depth_kernels, self.depth_biases)):
-                kernels.append(self.add_weight(shape=(blocks, 2 * units, 4 * units), initializer="glorot_uniform",
+                kernels.append(self.add_weight(shape=(blocks, 2 * units, 4 * units), initializer=BlockGlorotUniform(),
                                                regularizer=self.kernel_regularizer,
                                                name=f"{dim}_kernel_{layer}"))
                 biases.append(self.add_weight(shape=(blocks, 4 * units), initializer=forget_bias,

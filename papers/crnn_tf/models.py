@@ -33,6 +33,27 @@ def _l2(value: float):
     return keras.regularizers.L2(value) if value else None
 
 
+#: ``CRNNTFConfig.l2_scope`` values.
+L2_SCOPES = ("all", "kernels")
+
+
+def crnn_tf_regularizers(config: CRNNTFConfig) -> dict:
+    """CRNN-TF's L2 penalties by weight kind (paper Sec. IV, V-C; ``config.l2``, ``config.l2_scope``).
+
+    Returns:
+        ``{"kernel", "recurrent", "bias"}``: a ``keras.regularizers.L2`` or None each. ``"all"``:
+        the same L2 object on all three; ``"kernels"``: on ``"kernel"`` only (None when ``l2`` is 0).
+
+    Raises:
+        ValueError: unknown ``l2_scope``.
+    """
+    if config.l2_scope not in L2_SCOPES:
+        raise ValueError(f"CRNNTFConfig.l2_scope must be one of {L2_SCOPES}, not {config.l2_scope!r}")
+    penalty = _l2(config.l2)
+    everything = config.l2_scope == "all"
+    return {"kernel": penalty, "recurrent": penalty if everything else None, "bias": penalty if everything else None}
+
+
 def _pooled(size: int, pool: int, padding: str) -> int:
     return math.ceil(size / pool) if padding == "same" else size // pool
 
@@ -54,8 +75,9 @@ def cnn_map_shape(config: CRNNTFConfig) -> tuple[int, int, int]:
 def cnn(spectrogram, config: CRNNTFConfig):
     """CRNN-TF's CNN (Sec. III-B, V-C): 4 x (conv 3 x 3 -> batch norm -> ELU -> max-pool 2 x 4).
 
-    Each layer is the shared FCN block :func:`common.fcn.conv_block` with CRNN-TF's paddings and
-    L2 penalty; layers are named ``cnn_block<i>_conv``, ``_bn``, ``_act``, ``_pool``.
+    The block of :func:`common.fcn.conv_block` (conv with bias -> BN -> activation -> max-pool)
+    with CRNN-TF's paddings and its L2 penalties on the conv kernel and (``l2_scope="all"``) bias;
+    layers are named ``cnn_block<i>_conv``, ``_bn``, ``_act``, ``_pool``.
 
     Args:
         spectrogram: tensor ``(B, n_mels, n_frames)`` (log-mel, dB).
@@ -64,11 +86,21 @@ def cnn(spectrogram, config: CRNNTFConfig):
     Returns:
         tensor ``(B, bands, frames, conv_filters[-1])`` (see :func:`cnn_map_shape`).
     """
+    reg = crnn_tf_regularizers(config)
     x = layers.Reshape((config.n_mels, config.n_frames, 1), name="cnn_add_channel")(spectrogram)
     for i, filters in enumerate(config.conv_filters, start=1):
-        x = conv_block(x, filters, config.pool, kernel_size=config.kernel, activation=config.activation,
-                       name=f"cnn_block{i}", conv_padding=config.conv_padding, pool_padding=config.pool_padding,
-                       batch_norm=config.batch_norm, regularizer=_l2(config.l2))
+        if reg["bias"] is reg["kernel"]:
+            x = conv_block(x, filters, config.pool, kernel_size=config.kernel, activation=config.activation,
+                           name=f"cnn_block{i}", conv_padding=config.conv_padding,
+                           pool_padding=config.pool_padding, batch_norm=config.batch_norm,
+                           regularizer=reg["kernel"])
+            continue
+        x = layers.Conv2D(filters, config.kernel, padding=config.conv_padding, kernel_regularizer=reg["kernel"],
+                          bias_regularizer=reg["bias"], name=f"cnn_block{i}_conv")(x)
+        if config.batch_norm:
+            x = layers.BatchNormalization(name=f"cnn_block{i}_bn")(x)
+        x = layers.Activation(config.activation, name=f"cnn_block{i}_act")(x)
+        x = layers.MaxPooling2D(config.pool, padding=config.pool_padding, name=f"cnn_block{i}_pool")(x)
     return x
 
 
@@ -80,28 +112,33 @@ def multi_directional_rnn(feature_map, config: CRNNTFConfig):
       (:class:`~papers.crnn_tf.layers.GridLSTM` with ``blocks = len(directions)``) over the
       step-aligned sequences of ``scan`` (:class:`~papers.crnn_tf.layers.MultiDirectionalScan`);
       its output is already the concatenation ``[y_Ar, y_Ac, ...]`` in scanner order.
-    - ``rnn="gru"`` (the authors' released code): layers ``scan_<d>`` -> ``rnn_<d>`` (GRU) per
-      scanner, concatenated by ``concat``.
+    - ``rnn="gru"`` (the ``CRNN-TF (GRU)`` row, not the paper's): layers ``scan_<d>`` -> ``rnn_<d>``
+      (a Keras GRU, its last output) per scanner, concatenated by ``concat``.
+
+    Either reads each scan as ``config.sequence_reading`` (``"raster"``: H * W steps of C values;
+    ``"whole_row"``: whole rows / columns as steps).
 
     Args:
         feature_map: ``(B, H, W, C)`` CNN output.
-        config: scanners, block type and size, L2.
+        config: scanners, reading, block type and size, L2.
 
     Returns:
         tensor ``(B, len(directions) * rnn_units)``.
 
     Raises:
-        ValueError: unknown ``config.rnn``.
+        ValueError: unknown ``config.rnn``, reading or L2 scope; ``"whole_row"`` Grid LSTM blocks
+            mixing row- and column-wise scanners on a non-square map.
     """
-    reg = _l2(config.l2)
+    reg = crnn_tf_regularizers(config)
     if config.rnn == "grid_lstm":
-        sequences = MultiDirectionalScan(config.directions, name="scan")(feature_map)
+        sequences = MultiDirectionalScan(config.directions, config.sequence_reading, name="scan")(feature_map)
         return GridLSTM(config.rnn_units, depth=config.grid_depth, blocks=len(config.directions),
-                        output_form=config.grid_output_form, kernel_regularizer=reg, bias_regularizer=reg,
-                        name="rnn_grid_lstm")(sequences)
+                        output_form=config.grid_output_form, kernel_regularizer=reg["kernel"],
+                        bias_regularizer=reg["bias"], name="rnn_grid_lstm")(sequences)
     if config.rnn == "gru":
-        outputs = [layers.GRU(config.rnn_units, kernel_regularizer=reg, recurrent_regularizer=reg,
-                              bias_regularizer=reg, name=f"rnn_{d}")(DirectionalScan(d, name=f"scan_{d}")(feature_map))
+        outputs = [layers.GRU(config.rnn_units, kernel_regularizer=reg["kernel"], recurrent_regularizer=reg["recurrent"],
+                              bias_regularizer=reg["bias"], name=f"rnn_{d}")(
+                       DirectionalScan(d, config.sequence_reading, name=f"scan_{d}")(feature_map))
                    for d in config.directions]
         return outputs[0] if len(outputs) == 1 else layers.Concatenate(name="concat")(outputs)
     raise ValueError(f"CRNNTFConfig.rnn must be 'grid_lstm' or 'gru', not {config.rnn!r}")
@@ -109,6 +146,10 @@ def multi_directional_rnn(feature_map, config: CRNNTFConfig):
 
 def build_crnn_tf(n_outputs: int, task: str = "genres", config: CRNNTFConfig | None = None) -> keras.Model:
     """CRNN-TF (Sec. III, Fig. 2): CNN -> 8 scanners -> 8 recurrent blocks -> concat -> dropout -> FC.
+
+    With ``config.hidden_units`` (the ``CRNN-TF (GRU)`` row; the paper has none) a dense ELU layer
+    ``fc_hidden`` sits between the dropout and the output layer; like the output layer it is
+    trained in every Table III transfer mode.
 
     Args:
         n_outputs: genres or tags.
@@ -126,9 +167,12 @@ def build_crnn_tf(n_outputs: int, task: str = "genres", config: CRNNTFConfig | N
         raise ValueError(f"directions must be a non-empty subset of {DIRECTIONS}, got {config.directions}")
     spectrogram = keras.Input((config.n_mels, config.n_frames), name="log_mel")
     y = layers.Dropout(config.dropout, name="dropout")(multi_directional_rnn(cnn(spectrogram, config), config))
-    reg = _l2(config.l2)
-    probs = layers.Dense(n_outputs, activation=_activation(task), kernel_regularizer=reg, bias_regularizer=reg,
-                         name="output")(y)
+    reg = crnn_tf_regularizers(config)
+    if config.hidden_units:
+        y = layers.Dense(config.hidden_units, activation=config.activation, kernel_regularizer=reg["kernel"],
+                         bias_regularizer=reg["bias"], name="fc_hidden")(y)
+    probs = layers.Dense(n_outputs, activation=_activation(task), kernel_regularizer=reg["kernel"],
+                         bias_regularizer=reg["bias"], name="output")(y)
     return keras.Model(spectrogram, probs, name="CRNN_TF")
 
 
@@ -198,13 +242,15 @@ def build_timbre_cnn(n_outputs: int, task: str = "genres", config: TimbreCNNConf
     """Timbre CNN of Pons et al. (EUSIPCO 2017), the auto-tagging model of their released code.
 
     Layer 1: parallel branches of vertical filters spanning ``f`` of the 128 mel bands and ``t``
-    frames (``t`` in 1, 3, 5, 7 zero-padded in time, ``f`` in 100, 75, 25, no padding in frequency),
-    ELU, each max-pooled by 4 in time and over all its frequency positions; channels concatenated.
+    frames (``t`` in 1, 3, 5, 7 zero-padded in time; ``f`` in 100, 50, 25, 5 as the CRNN-TF text
+    gives them, 100, 75, 25 in Pons et al.'s code; no padding in frequency), ELU, each max-pooled
+    by 4 in time and over all its frequency positions; channels concatenated.
     Layer 2: 32 filters spanning 8 time steps and all channels, ELU, max-pool 4 in time. Then
     dropout 0.5 -> dense 100 ELU -> dropout 0.5 -> output. He-uniform initialisation, L2 1e-5.
 
-    Left open by the paper (taken from the code): the filter counts per branch, the second layer,
-    the dense layer; left open by both: the width multiplier used for the reported numbers (see
+    Left open by the paper (taken from Pons et al.'s code): the filter counts per branch (for the
+    CRNN-TF text's extents, those of the code's nearest extent), the second layer, the dense layer;
+    left open by both: the width multiplier used for the reported numbers (see
     :class:`TimbreCNNConfig`).
 
     Returns:

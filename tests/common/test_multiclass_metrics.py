@@ -59,3 +59,37 @@ def test_given_decisions_drive_the_set_metrics_and_scores_drive_auc():
     assert genre_metrics(y, scores)["accuracy"] == pytest.approx(3 / 4)
     with pytest.raises(ValueError, match="predictions"):
         genre_metrics(y, scores, decisions[:3])
+
+
+def test_weighted_auc_by_hand_and_against_scikit_learn():
+    # CRNN-TF Table II: "AUC" is the macro average (the paper's text); "AUC (weighted)" weights each
+    # genre's one-vs-rest AUC by its number of test tracks (the average the issue-10 audit reports
+    # from the authors' FMA notebook)
+    from sklearn.metrics import roc_auc_score
+
+    y = np.array([0, 0, 0, 1, 1, 2])
+    p = np.array([[0.7, 0.2, 0.1],
+                  [0.3, 0.6, 0.1],
+                  [0.5, 0.1, 0.4],
+                  [0.4, 0.5, 0.1],
+                  [0.2, 0.3, 0.5],
+                  [0.6, 0.1, 0.3]])
+    # genre 0: positives .7 .3 .5 vs negatives .4 .2 .6 -> pairs won 3 + 1 + 2 = 6 of 9
+    # genre 1: positives .5 .3 vs negatives .2 .6 .1 .1 -> 3 + 3 = 6 of 8 (.3 beats .2 .1 .1)
+    # genre 2: positive .3 vs negatives .1 .1 .4 .1 .5 -> 3 of 5
+    per_genre = np.array([6 / 9, 6 / 8, 3 / 5])
+    support = np.array([3, 2, 1])
+    out = genre_metrics(y, p)
+    assert out["AUC"] == pytest.approx(per_genre.mean())
+    assert out["AUC (weighted)"] == pytest.approx((per_genre * support).sum() / support.sum())
+    assert out["AUC (weighted)"] == pytest.approx(roc_auc_score(y, p, multi_class="ovr", average="weighted"))
+    assert out["AUC"] == pytest.approx(roc_auc_score(y, p, multi_class="ovr", average="macro"))
+    assert out["AUC (weighted)"] != pytest.approx(out["AUC"])
+
+
+def test_weighted_auc_leaves_out_genres_without_both_classes():
+    y = np.array([0, 0, 1, 1])
+    p = np.array([[0.7, 0.2, 0.1], [0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.3, 0.3, 0.4]])
+    out = genre_metrics(y, p)
+    # genres 0 and 1 have 2 tracks each: the weighted average equals the macro one over them
+    assert out["AUC (weighted)"] == pytest.approx((1 + 0.875) / 2) == pytest.approx(out["AUC"])

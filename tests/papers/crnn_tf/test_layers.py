@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from papers.crnn_tf.layers import (DIRECTIONS, DirectionalScan, GridLSTM, GridLSTMCell, MultiDirectionalScan,
-                                   scan_order)
+                                   scan_order, scan_steps)
 
 # a 2 x 3 map (rows = frequency, columns = time) whose values name their position
 #   row 0:  0 1 2        A . B
@@ -59,6 +59,59 @@ def test_eight_scans_are_distinct_permutations():
     with pytest.raises(ValueError):
         DirectionalScan("Er")
 
+
+# whole-row reading of the same 2 x 3 map: one step per row (row-wise) or per column (column-wise)
+EXPECTED_WHOLE_ROW = {
+    "Ar": [[0, 1, 2], [3, 4, 5]], "Br": [[2, 1, 0], [5, 4, 3]],
+    "Cr": [[3, 4, 5], [0, 1, 2]], "Dr": [[5, 4, 3], [2, 1, 0]],
+    "Ac": [[0, 3], [1, 4], [2, 5]], "Bc": [[2, 5], [1, 4], [0, 3]],
+    "Cc": [[3, 0], [4, 1], [5, 2]], "Dc": [[5, 2], [4, 1], [3, 0]],
+}
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+def test_whole_row_reading_gives_one_step_per_row_or_column(direction):
+    sequence = np.asarray(DirectionalScan(direction, reading="whole_row")(MAP))
+    assert sequence[0].astype(int).tolist() == EXPECTED_WHOLE_ROW[direction]
+    assert [[3 * r + c for r, c in step] for step in scan_steps(direction, 2, 3, "whole_row")] == \
+        EXPECTED_WHOLE_ROW[direction]
+    assert [[3 * r + c for r, c in step] for step in scan_steps(direction, 2, 3)] == \
+        [[v] for v in EXPECTED[direction]]
+    # channels stay whole: step t is the concatenation of the C-vectors of its positions
+    x = np.random.default_rng(6).standard_normal((2, 2, 3, 4)).astype("float32")
+    seq = np.asarray(DirectionalScan(direction, reading="whole_row")(x))
+    steps = scan_steps(direction, 2, 3, "whole_row")
+    assert seq.shape == (2, len(steps), 4 * len(steps[0]))
+    for t, step in enumerate(steps):
+        np.testing.assert_array_equal(seq[:, t], np.concatenate([x[:, r, c] for r, c in step], axis=-1))
+    assert tuple(DirectionalScan(direction, reading="whole_row").compute_output_shape((None, 2, 3, 4))) == \
+        (None, len(steps), 4 * len(steps[0]))
+
+
+def test_whole_row_reading_turns_the_within_row_direction_into_a_permutation():
+    # Ar and Br read the same rows in the same order; only the values inside a step are permuted
+    x = np.random.default_rng(7).standard_normal((1, 6, 6, 2)).astype("float32")
+    a = np.asarray(DirectionalScan("Ar", reading="whole_row")(x))
+    b = np.asarray(DirectionalScan("Br", reading="whole_row")(x))
+    assert a.shape == (1, 6, 12)
+    assert not np.array_equal(a, b)
+    perm = np.array([(5 - c) * 2 + k for c in range(6) for k in range(2)])  # reverse columns, keep channels
+    np.testing.assert_array_equal(a[..., perm], b)
+
+
+def test_multi_directional_whole_row_scan_needs_equal_steps():
+    square = np.random.default_rng(8).standard_normal((2, 3, 3, 2)).astype("float32")
+    out = np.asarray(MultiDirectionalScan(("Ar", "Dc"), reading="whole_row")(square))
+    assert out.shape == (2, 3, 2 * 6)
+    np.testing.assert_array_equal(out[..., 6:], np.asarray(DirectionalScan("Dc", reading="whole_row")(square)))
+    wide = np.zeros((1, 2, 3, 2), "float32")
+    assert np.asarray(MultiDirectionalScan(("Ar", "Dr"), reading="whole_row")(wide)).shape == (1, 2, 12)
+    with pytest.raises(ValueError, match="different shapes"):
+        MultiDirectionalScan(("Ar", "Ac"), reading="whole_row")(wide)
+    with pytest.raises(ValueError, match="reading"):
+        DirectionalScan("Ar", reading="zigzag")
+    layer = MultiDirectionalScan(("Ar",), reading="whole_row")
+    assert MultiDirectionalScan.from_config(layer.get_config()).reading == "whole_row"
 
 def _sigmoid(z):
     return 1 / (1 + np.exp(-z))
@@ -156,3 +209,32 @@ def test_gradients_reach_every_grid_lstm_weight():
     assert len(grads) == 1 + 4 * 2
     for weight, grad in zip(layer.trainable_weights, grads):
         assert grad is not None and float(tf.reduce_max(tf.abs(grad))) > 0, weight.name
+
+
+@pytest.mark.parametrize("blocks", [1, 2, 4, 8])
+def test_grid_lstm_initial_weights_do_not_depend_on_the_number_of_blocks(blocks):
+    # Glorot uniform of one block's (in, out) matrix: U(-l, l), l = sqrt(6 / (in + out)), std l / sqrt(3).
+    # CRNN-TF's blocks: 128 inputs, 32 units -> input kernel (128, 32): l = 0.1936; kernels (64, 128): l = 0.1768.
+    keras.utils.set_random_seed(0)
+    n_in, units = 128, 32
+    cell = GridLSTMCell(units, blocks=blocks)
+    cell.build((None, blocks * n_in))
+    kernels = [cell.input_kernel, cell.time_kernels[0], cell.depth_kernels[0]]
+    for kernel in kernels:
+        values = kernel.numpy()
+        fan_in, fan_out = values.shape[1:]
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        for block in values:  # every block on its own has the single-block Glorot scale
+            assert np.abs(block).max() <= limit + 1e-7
+            assert np.abs(block).max() > 0.99 * limit, (kernel.name, np.abs(block).max(), limit)
+            assert block.std() == pytest.approx(limit / np.sqrt(3), rel=0.05), kernel.name
+
+
+def test_block_glorot_uniform_round_trips_and_rejects_vectors():
+    from papers.crnn_tf.layers import BlockGlorotUniform
+
+    init = BlockGlorotUniform(seed=3)
+    clone = keras.initializers.deserialize(keras.initializers.serialize(init))
+    np.testing.assert_array_equal(np.asarray(init((2, 5, 7))), np.asarray(clone((2, 5, 7))))
+    with pytest.raises(ValueError, match="2 axes"):
+        init((4,))

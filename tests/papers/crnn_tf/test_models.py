@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from papers.crnn_tf import models
-from papers.crnn_tf.config import (CLIP_FRAMES, FEATURES, FIG5_SUBSETS, CRNNConfig, CRNNTFConfig,
-                                   EndToEndConfig, TimbreCNNConfig)
+from papers.crnn_tf.config import (CLIP_FRAMES, FEATURES, FIG5_SUBSETS, GRU_ROW_CHANGES, PONS_CODE_FILTERS,
+                                   CRNNConfig, CRNNTFConfig, EndToEndConfig, TimbreCNNConfig)
 from papers.crnn_tf.layers import DIRECTIONS, GridLSTM
 
 SMALL = CRNNTFConfig(n_mels=16, n_frames=64, conv_filters=(4, 6), rnn_units=5)
@@ -33,13 +33,16 @@ def test_paper_cnn_map_is_6_by_6_by_128_with_same_pooling():
     assert model.get_layer("cnn_block1_act").activation.__name__ == "elu"
 
 
-@pytest.mark.parametrize("rnn", ["grid_lstm", "gru"])
+@pytest.mark.parametrize("rnn", ["grid_lstm", "gru", "gru_row"])
 def test_crnn_tf_maps_spectrograms_to_class_probabilities(rnn):
-    model = models.build_crnn_tf(7, "genres", replace(SMALL, rnn=rnn))
+    config = replace(SMALL, **GRU_ROW_CHANGES) if rnn == "gru_row" else replace(SMALL, rnn=rnn)
+    model = models.build_crnn_tf(7, "genres", config)
     probs = model.predict(np.random.default_rng(0).standard_normal((3, 16, 64)).astype("float32"), verbose=0)
     assert probs.shape == (3, 7)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
-    if rnn == "gru":
+    if rnn == "gru_row":
+        assert model.get_layer("fc_hidden").units == 64 and model.get_layer("concat").output.shape[-1] == 8 * 5
+    elif rnn == "gru":
         assert all(isinstance(model.get_layer(f"rnn_{d}"), keras.layers.GRU) for d in DIRECTIONS)
         assert model.get_layer("concat").output.shape[-1] == 8 * 5
     else:
@@ -68,13 +71,60 @@ def test_l2_reaches_cnn_rnn_and_output_weights():
     assert len(models.build_crnn_tf(3, "genres", replace(SMALL, l2=0.0)).losses) == 0
 
 
+
+def test_gru_row_reads_whole_rows_and_has_a_hidden_layer():
+    # the CRNN-TF (GRU) row: 6 x 6 x 128 map -> 8 scanners of 6 steps x 768 -> GRU(32) each -> 256 -> dropout
+    # -> Dense(64, ELU) -> output; L2 1e-7 on kernels only
+    model = models.build_crnn_tf(16, "genres", replace(CRNNTFConfig(), **GRU_ROW_CHANGES))
+    for d in DIRECTIONS:
+        assert tuple(model.get_layer(f"scan_{d}").output.shape[1:]) == (6, 6 * 128)
+        assert model.get_layer(f"rnn_{d}").units == 32
+    assert model.get_layer("concat").output.shape[-1] == 8 * 32
+    hidden = model.get_layer("fc_hidden")
+    assert hidden.units == 64 and hidden.activation.__name__ == "elu"
+    assert model.get_layer("fc_hidden").input is model.get_layer("dropout").output
+    # parameters by hand: CNN (conv + bias, BN 4 per channel), 8 GRUs (Keras reset_after: 3 gates x
+    # (input kernel + recurrent kernel + 2 biases)), hidden layer, output layer
+    cnn = sum(3 * 3 * c_in * c_out + c_out + 4 * c_out for c_in, c_out in [(1, 64), (64, 128), (128, 128), (128, 128)])
+    gru = 3 * (768 * 32 + 32 * 32 + 2 * 32)
+    assert (cnn, gru) == (371_456, 76_992)
+    assert model.count_params() == cnn + 8 * gru + (256 * 64 + 64) + (64 * 16 + 16) == 1_004_880
+    # kernels only: 4 conv kernels, 8 GRU input kernels, the hidden and the output kernel; 1e-7 each
+    assert len(model.losses) == 4 + 8 + 2
+    assert model.get_layer("rnn_Ar").cell.recurrent_regularizer is None
+    assert model.get_layer("cnn_block1_conv").bias_regularizer is None
+    assert float(model.get_layer("output").kernel_regularizer.l2) == pytest.approx(1e-7)
+
+
+def test_l2_scope_and_reading_are_checked():
+    with pytest.raises(ValueError, match="l2_scope"):
+        models.build_crnn_tf(3, "tags", replace(SMALL, l2_scope="biases"))
+    with pytest.raises(ValueError, match="reading"):
+        models.build_crnn_tf(3, "tags", replace(SMALL, sequence_reading="zigzag"))
+    # whole-row Grid LSTM blocks need equal steps: fine for row scanners on a 4 x 8 x 6 map ...
+    wide = replace(SMALL, n_frames=128, sequence_reading="whole_row")
+    rows = models.build_crnn_tf(3, "tags", replace(wide, directions=("Ar", "Dr")))
+    assert tuple(rows.get_layer("scan").output.shape[1:]) == (4, 2 * 8 * 6)
+    # ... not for row and column scanners together; separate GRUs take both
+    with pytest.raises(ValueError, match="different shapes"):
+        models.build_crnn_tf(3, "tags", replace(wide, directions=("Ar", "Ac")))
+    gru = models.build_crnn_tf(3, "tags", replace(wide, directions=("Ar", "Ac"), rnn="gru"))
+    assert tuple(gru.get_layer("scan_Ac").output.shape[1:]) == (8, 4 * 6)
+
 def test_paper_sized_baselines_have_the_published_shapes():
     crnn = models.build_crnn(50, "tags")
     assert tuple(crnn.get_layer("to_sequence").output.shape[1:]) == (15, 128)  # Choi et al.: 1 x 15 map
     assert 390_000 < crnn.count_params() < 400_000                           # the ~0.4 M CRNN
     timbre = models.build_timbre_cnn(50, "tags")
-    assert tuple(timbre.get_layer("concat").output.shape[1:]) == (46, 1, 92)
+    # CRNN-TF Sec. V-B: frequency extents "{25, 50, 5, 100}", time extents "{1, 3, 5, 7}"
+    assert {f for _, f, _ in TimbreCNNConfig().filters} == {5, 25, 50, 100}
+    assert {t for t, _, _ in TimbreCNNConfig().filters} == {1, 3, 5, 7}
+    assert len(TimbreCNNConfig().filters) == 16
+    assert timbre.get_layer("conv_7x5").kernel.shape[:2] == (7, 5)
+    assert tuple(timbre.get_layer("concat").output.shape[1:]) == (46, 1, 22 + 3 * 35)
     assert tuple(timbre.get_layer("pool2").output.shape[1:]) == (9, 1, 32)
+    pons = models.build_timbre_cnn(50, "tags", TimbreCNNConfig(filters=PONS_CODE_FILTERS))
+    assert tuple(pons.get_layer("concat").output.shape[1:]) == (46, 1, 92)   # Pons et al.'s code: 100/75/25
     fcn = models.build_fcn_baseline(50, "tags")      # FCN-4 of Choi et al. 2016 on the 96 x 1360 input
     assert [tuple(fcn.get_layer(f"block{i}_pool").output.shape[1:]) for i in range(1, 5)] == \
         [(48, 340, 128), (12, 68, 384), (4, 8, 768), (1, 1, 2048)]
