@@ -28,10 +28,9 @@ from filelock import FileLock
 from common.cache import atomic_write_text
 from common.datasets.base import Track
 
-#: Modules of ``common`` that orchestrate runs and write outputs: they cannot change a fold's numbers,
-#: so an edit to them does not invalidate stored results. Every other module of ``common`` and every
-#: module of the paper's package counts towards :func:`code_version`.
-ORCHESTRATION_MODULES = ("cli.py", "results.py", "report.py", "runner", "__init__.py")
+#: Modules that orchestrate runs and write outputs: they cannot change a fold's numbers, so an edit
+#: to them does not invalidate stored results, and :func:`code_version` does not follow their imports.
+ORCHESTRATION_MODULES = ("common.runner", "common.cli", "common.results", "common.report")
 
 
 def fingerprint(payload) -> str:
@@ -55,12 +54,35 @@ def _source_digest(path: Path) -> str:
     return hashlib.sha1(ast.dump(tree, include_attributes=False).encode()).hexdigest()
 
 
+def _module_file(name: str, root: Path) -> Path | None:
+    """The file of a repository module ``a.b.c`` (``a/b/c.py`` or ``a/b/c/__init__.py``), or None."""
+    base = root.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Names of the ``common`` / ``papers`` modules a file imports (absolute imports, as this repository writes them)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in names if name.split(".")[0] in ("common", "papers")}
+
+
 def code_version(paper: str, repository: Path | None = None) -> str:
     """Hash of the code that computes a paper's fold results.
 
-    Covers every ``.py`` file of ``papers/<paper>/`` and of ``common/`` except
-    :data:`ORCHESTRATION_MODULES`, each reduced to its syntax tree without docstrings, so editing
-    documentation or comments keeps stored results valid while any change of code invalidates them.
+    Covers ``papers/<paper>/tables.py`` and every repository module it imports, directly or
+    through other modules (models, protocol, layers, features, training, datasets, ...), except
+    :data:`ORCHESTRATION_MODULES`; each file is reduced to its syntax tree without docstrings. So
+    editing documentation, comments, the runner or another paper keeps stored results valid,
+    while any change of code that computes them invalidates them.
 
     Args:
         paper: paper package name (``"mcclstm"``).
@@ -70,12 +92,20 @@ def code_version(paper: str, repository: Path | None = None) -> str:
         16 hex digits.
     """
     root = repository or Path(__file__).resolve().parents[2]
-    files = sorted((root / "papers" / paper).glob("*.py")) if (root / "papers" / paper).is_dir() else []
-    for path in sorted((root / "common").rglob("*.py")):
-        relative = path.relative_to(root / "common").parts
-        if relative[0] in ORCHESTRATION_MODULES:
+    pending, seen = [f"papers.{paper}.tables"], {}
+    while pending:
+        name = pending.pop()
+        if name in seen or any(name == m or name.startswith(m + ".") for m in ORCHESTRATION_MODULES):
             continue
-        files.append(path)
+        path = _module_file(name, root)
+        if path is None:
+            continue  # ``from package import function``: the package itself is followed
+        seen[name] = path
+        parent = name.rsplit(".", 1)[0]
+        if parent != name and parent not in seen:
+            pending.append(parent)
+        pending.extend(_imported_modules(path))
+    files = sorted(set(seen.values()))
     return fingerprint({str(p.relative_to(root)): _source_digest(p) for p in files})
 
 
