@@ -48,5 +48,5 @@ def test_content_hashes_are_remembered_by_path_size_and_mtime(tmp_path):
     hashes.save()
     again = ContentHashes(tmp_path / "cache")
     assert again.of(audio) == first and not again._new  # read from the store, not hashed again
-    audio.write_bytes(b"abd")
+    audio.write_bytes(b"abcd")  # another size: seen even within one time-stamp tick
     assert ContentHashes(tmp_path / "cache").of(audio) != first
