@@ -13,8 +13,21 @@ from common.training import TrainingConfig
 
 #: paper Sec. 2.1 / 3: 44.1 kHz; Blackman-Harris window of 2048 samples, hop 1024; 40 mel bands; log.
 #: choice: log = dB (10 log10 of mel power; the paper says only "log-mel"); fmin 0, fmax sr/2.
+#: choice: center=False (uncentred frames, no padding; the paper does not say). A centred STFT pads
+#: zeros before the clip's first sample, and the step into a clip that starts mid-sound leaks
+#: broadband energy into frame 0: on 22,050 Hz GTZAN the 6 mel bands above 11.025 kHz are at the
+#: -100 dB floor in every frame but frame 0, where they read -48 to -75 dB, and standardisation made
+#: that z = 13 to 40 (README, "Input scaling"). Reflect / edge padding leak as much. Uncentred frames
+#: lie wholly inside the signal; a 30 s track gives 1290 frames, still 16 chunks of 80.
 FEATURES = LogMelConfig(sample_rate=44100, n_fft=2048, hop_length=1024, window="blackmanharris",
-                        n_mels=40, fmin=0.0, fmax=None, power=2.0, log="db")
+                        n_mels=40, fmin=0.0, fmax=None, power=2.0, log="db", center=False)
+
+#: choice: floor (dB) on the per-band standard deviation of the input standardisation. A band whose
+#: level varies by less than 1 dB over the training chunks (a band above the source's Nyquist
+#: frequency, e.g. above 11.025 kHz for 22,050 Hz GTZAN; live bands have std 8.6 to 15 dB) is then
+#: scaled as dB instead of being blown up: without it, 0.2 dB wobbles near the -100 dB floor became
+#: |z| = 4.4 on rock.00000 (README, "Input scaling").
+STANDARDIZATION_STD_FLOOR_DB = 1.0
 
 #: paper Sec. 3: chunks of M = 40 bands x N = 80 frames, no overlap. 80 frames at hop 1024 and
 #: 44.1 kHz span 1.858 s (the paper's "3.712 s" equals 80 x the 2048-sample window length, not the
