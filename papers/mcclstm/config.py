@@ -44,7 +44,11 @@ class MCCLSTMConfig:
         n_frames: N, frames per chunk (paper: 80).
         pitch_kernel, pitch_pool: P-channel conv / max-pool sizes (paper Table 1: (32,1), (1,80)).
         tempo_kernel, tempo_pool: T-channel (paper Table 1: (1,60), (40,1)).
-        bass_kernel, bass_pool: B-channel (paper Table 1: (13,9), (4,4)).
+        bass_kernel, bass_pool: B-channel (paper Table 1: (13,9), (4,4)). Sizes are (frequency,
+            time), as P (32,1) and T (1,60) show; (13,9) is 13 bands x 9 frames, which contradicts
+            Sec. 2.1's "wide in time and narrow in frequency (m < n)". The default keeps Table 1's
+            numbers (the only explicit sizes; Table 1 is what the paper's results are listed
+            against); :data:`BASS_KERNEL_TIME_WIDE` = (9, 13) is the text's reading.
         channel_filters: filters per CNN channel (choice: 32; the paper does not give it).
         fc_units_two, fc_units_three: fused FC layer for 2 / 3 channels (paper Sec. 3: 200 / 400).
         lstm_units_two, lstm_units_three: LSTM units for 2 / 3 channels (paper Sec. 3: 100 / 200).
@@ -54,10 +58,13 @@ class MCCLSTMConfig:
         cnn3_fc_units: paper Sec. 3.2.1: 200.
         activation: conv / FC non-linearity (choice: ReLU; paper silent).
         dropout: dropout before the softmax (choice: 0.5; paper silent, small datasets overfit).
-        init_stddev: std of the Gaussian initialiser of CNN and LSTM weights, or None for Keras
-            defaults (Glorot uniform / orthogonal). Paper Sec. 3: Gaussian, variance 1. Choice:
-            None, because N(0, 1) weights make the 3200- to 4000-input layers saturate and the
-            models do not train (see README, "Initialisation"); ``--paper-init`` restores it.
+        init_stddev: std of the Gaussian initialiser of CNN and LSTM weights (conv kernels, LSTM
+            input and recurrent kernels; never the FC layers or the softmax, which the paper does
+            not name), or None for Keras defaults (Glorot uniform / orthogonal). Paper Sec. 3:
+            "all CNN and LSTM layers" Gaussian, variance 1. Choice:
+            None, because N(0, 1) weights saturate the network (initial loss about 12 on real
+            chunks, against 2.4 with the defaults) and the models do not train (see README,
+            "Initialisation"); ``tables.paper_init`` / ``table3_gtzan_paper_init`` restores it.
     """
 
     n_bands: int = 40
@@ -81,6 +88,12 @@ class MCCLSTMConfig:
     activation: str = "relu"
     dropout: float = 0.5
     init_stddev: float | None = None
+
+
+#: The bass kernel read as the text describes it (Sec. 2.1: "wide in time and narrow in frequency
+#: (i.e. m < n)"): 9 bands x 13 frames, Table 1's numbers transposed. Option, not the default (see
+#: ``MCCLSTMConfig.bass_kernel``); ``tables.table3_gtzan_bass_time_wide`` runs Table 3 with it.
+BASS_KERNEL_TIME_WIDE = (9, 13)
 
 
 #: Paper Sec. 3: "asynchronous stochastic gradient descent" -- no single-machine equivalent; we use
