@@ -3,8 +3,10 @@
 Both implementations compute the same thing, with every parameter explicit in
 :class:`LogMelConfig`:
 
-1. centre the signal by padding ``n_fft // 2`` zeros at both ends (librosa ``center=True``,
-   ``pad_mode="constant"``), so frame ``t`` is centred on sample ``t * hop_length``;
+1. framing: with ``center=True`` the signal is padded with ``n_fft // 2`` zeros at both ends
+   (librosa ``center=True, pad_mode="constant"``; the TF path pads zeros too), so frame ``t`` is
+   centred on sample ``t * hop_length``; with ``center=False`` nothing is padded and frame ``t``
+   covers samples ``[t * hop_length, t * hop_length + n_fft)``, every frame wholly inside the signal;
 2. STFT with a periodic window of ``n_fft`` samples (e.g. Blackman-Harris) and hop ``hop_length``;
 3. power spectrum ``|X|**power``;
 4. a mel filter bank of ``n_mels`` bands between ``fmin`` and ``fmax`` (librosa's Slaney mel
@@ -57,6 +59,11 @@ class LogMelConfig:
         log: ``"db"`` (10 log10, dB) or ``"log"`` (natural log with ``log_offset``).
         amin: floor applied before ``"db"`` compression (power units).
         log_offset: offset added before ``"log"`` compression.
+        center: True pads ``n_fft // 2`` zeros at both ends (centred frames); False frames the
+            signal as it is. Zero padding joins silence to a clip that starts (or ends) mid-sound;
+            the step leaks broadband energy into the first (and last) frame, e.g. -48 to -75 dB in
+            mel bands that are otherwise at the -100 dB floor (MCCLSTM on 22,050 Hz GTZAN; see
+            ``papers/mcclstm/README.md``, "Input scaling"). Reflect or edge padding leak as much.
     """
 
     sample_rate: int = 44100
@@ -70,6 +77,7 @@ class LogMelConfig:
     log: str = "db"
     amin: float = 1e-10
     log_offset: float = 1e-6
+    center: bool = True
 
     def __post_init__(self):
         if self.log not in ("db", "log"):
@@ -83,14 +91,31 @@ class LogMelConfig:
         return self.hop_length / self.sample_rate
 
     def n_frames(self, n_samples: int) -> int:
-        """Number of frames produced for a signal of ``n_samples`` samples (centred STFT)."""
-        return 1 + n_samples // self.hop_length
+        """Number of frames produced for a signal of ``n_samples`` samples.
+
+        ``1 + n_samples // hop_length`` when centred; ``1 + (n_samples - n_fft) // hop_length``
+        (0 when ``n_samples < n_fft``) when not.
+        """
+        if self.center:
+            return 1 + n_samples // self.hop_length
+        return 0 if n_samples < self.n_fft else 1 + (n_samples - self.n_fft) // self.hop_length
 
     def fingerprint(self) -> str:
-        """Stable 16-hex-digit hash of the configuration and :data:`FEATURE_CODE_VERSION`."""
-        payload = json.dumps({"kind": "logmel", "version": FEATURE_CODE_VERSION,
-                              **dataclasses.asdict(self)}, sort_keys=True)
+        """Stable 16-hex-digit hash of the configuration and :data:`FEATURE_CODE_VERSION`.
+
+        Every field enters the hash, except that a field listed in :data:`_ADDED_FIELD_DEFAULTS`
+        is left out while it holds the value that reproduces the output from before it existed,
+        so the cache entries of configurations that do not use it stay valid.
+        """
+        settings = {name: value for name, value in dataclasses.asdict(self).items()
+                    if not (name in _ADDED_FIELD_DEFAULTS and value == _ADDED_FIELD_DEFAULTS[name])}
+        payload = json.dumps({"kind": "logmel", "version": FEATURE_CODE_VERSION, **settings}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()[:16]
+
+
+#: Fields added to :class:`LogMelConfig` after version 1, with the value that gives version 1's
+#: output: ``center=True`` is the centred, zero-padded STFT every config used before.
+_ADDED_FIELD_DEFAULTS = {"center": True}
 
 
 @lru_cache(maxsize=16)
@@ -121,19 +146,22 @@ def logmel_librosa(signal: np.ndarray, config: LogMelConfig) -> np.ndarray:
         config: the spectrogram parameters.
 
     Returns:
-        float32 array ``(n_mels, n_frames)`` with ``n_frames = 1 + n_samples // hop_length``;
+        float32 array ``(n_mels, n_frames)`` with ``n_frames = config.n_frames(n_samples)``;
         units dB for ``log="db"``.
 
     Raises:
-        ValueError: ``signal`` is not one-dimensional or is empty.
+        ValueError: ``signal`` is not one-dimensional, is empty, or (``center=False``) is shorter
+            than ``n_fft``.
     """
     import librosa
 
     signal = np.asarray(signal, dtype=np.float32)
     if signal.ndim != 1 or signal.size == 0:
         raise ValueError(f"signal must be a non-empty 1-D array, got shape {signal.shape}")
+    if config.n_frames(signal.size) == 0:
+        raise ValueError(f"signal of {signal.size} samples is shorter than one frame ({config.n_fft})")
     spec = np.abs(librosa.stft(signal, n_fft=config.n_fft, hop_length=config.hop_length,
-                               window=_window(config.window, config.n_fft), center=True,
+                               window=_window(config.window, config.n_fft), center=config.center,
                                pad_mode="constant")) ** config.power
     mel = mel_filterbank(config) @ spec
     return _compress(mel, config)
@@ -154,9 +182,12 @@ def logmel_tf(signal, config: LogMelConfig):
     import tensorflow as tf
 
     signal = tf.convert_to_tensor(signal, dtype=tf.float32)
-    pad = config.n_fft // 2
-    rank = len(signal.shape)
-    padded = tf.pad(signal, [[0, 0]] * (rank - 1) + [[pad, pad]])
+    if config.center:
+        pad = config.n_fft // 2
+        rank = len(signal.shape)
+        padded = tf.pad(signal, [[0, 0]] * (rank - 1) + [[pad, pad]])  # zeros, as pad_mode="constant"
+    else:
+        padded = signal
     window = tf.constant(_window(config.window, config.n_fft))
     stft = tf.signal.stft(padded, frame_length=config.n_fft, frame_step=config.hop_length,
                           fft_length=config.n_fft, window_fn=lambda n, dtype: window,
@@ -200,9 +231,13 @@ class LogMelExtractor:
         """Compute the float32 ``(n_mels, n_frames)`` log-mel spectrogram of one file.
 
         Raises:
-            AudioError: the file cannot be loaded (see :func:`common.audio.load_audio`).
+            AudioError: the file cannot be loaded (see :func:`common.audio.load_audio`), or it is
+                shorter than one frame (``center=False``).
         """
         signal = load_audio(path, self.config.sample_rate, min_duration=self.min_duration)
+        if self.config.n_frames(signal.size) == 0:
+            raise AudioError(path, f"too short for one frame: {signal.size} samples, "
+                                   f"a frame needs {self.config.n_fft}")
         if self.backend == "tf":
             return np.asarray(logmel_tf(signal, self.config), dtype=np.float32)
         return logmel_librosa(signal, self.config)

@@ -8,7 +8,7 @@ Kaldi's scripts/tools of that time, named) or ``choice`` with the reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from common.scattering import ScatteringConfig
 
@@ -98,9 +98,10 @@ class LSTMConfig:
             ``make_lstm_proto.py`` default ``--lstm-stddev-factor``).
         output_stddev: softmax layer weights Gaussian, std 0.04, bias 0 (``make_lstm_proto.py``).
         num_streams: parallel streams (sequences) per minibatch. Choice: 60, reading Table 3's
-            "batch size 60" as the number of sequences per batch (Kaldi's ``nnet-train-lstm-streams``
-            names its BPTT length ``--batch-size``; the other reading, 4 streams of 60 frames, is
-            ``num_streams=4, bptt_length=60``).
+            "batch size 60" as the number of sequences per batch (:data:`BATCH_SIZE_READINGS`
+            ``"streams"``). Kaldi's ``nnet-train-lstm-streams`` names its BPTT length
+            ``--batch-size`` (default 20) and its stream count ``--num-stream`` (default 4); that
+            reading, 4 streams of 60 frames, is ``"kaldi"`` (:func:`with_batch_size_reading`).
         bptt_length: frames per stream per minibatch: truncated back-propagation through time
             over 20 frames (3.7 s), the Kaldi default; the LSTM state is carried from one window to
             the next of the same track and reset when a stream starts a new track.
@@ -117,6 +118,55 @@ class LSTMConfig:
     bptt_length: int = 20
     schedule: NewbobSchedule = NewbobSchedule(learning_rate=2e-5, momentum=0.8, max_epochs=50,
                                               halving_factor=0.9, clip_value=5.0)
+
+
+#: The two readings of Table 3's "batch size 60" as ``LSTMConfig`` fields (frames per minibatch =
+#: ``num_streams * bptt_length``):
+#:
+#: - ``"streams"`` (default): 60 parallel streams x 20 frames (Kaldi's default BPTT length), 1200
+#:   frames per update. "Batch size" in its usual sense (examples per minibatch); Table 3 lists it
+#:   beside the rate and momentum as a training hyper-parameter, not as a BPTT/truncation length.
+#: - ``"kaldi"``: Kaldi ``nnet-train-lstm-streams`` option names (kaldi-asr/kaldi,
+#:   ``src/nnetbin/nnet-train-lstm-streams.cc``): ``--batch-size`` is the "BPTT batch size", the
+#:   frames each stream contributes per minibatch, and ``--num-stream`` keeps its default 4: 4 streams
+#:   x 60 frames, 240 frames per update. The paper says it builds on Kaldi nnet1 and that "other
+#:   parameters use the default values", which supports this reading too; it does not name the tool.
+#:
+#: Neither is decided by the paper or by code of the authors (none is public); the default keeps
+#: the reading that gives the more stable gradient per update at the paper's per-frame learning rate
+#: (5x the frames) and 15x fewer sequential steps per epoch (papers/lstm_segment/README.md).
+BATCH_SIZE_READINGS = {"streams": {"num_streams": 60, "bptt_length": 20},
+                       "kaldi": {"num_streams": 4, "bptt_length": 60}}
+
+#: The reading used by :class:`LSTMConfig`'s defaults and :data:`LSTMS`.
+DEFAULT_BATCH_SIZE_READING = "streams"
+
+
+def with_batch_size_reading(config: "LSTMConfig", reading: str) -> "LSTMConfig":
+    """``config`` with the minibatch layout of one reading of Table 3's "batch size 60".
+
+    Args:
+        config: an LSTM configuration.
+        reading: a key of :data:`BATCH_SIZE_READINGS` (``"streams"`` or ``"kaldi"``).
+
+    Returns:
+        a copy with ``num_streams`` and ``bptt_length`` set; training minibatches are then
+        ``(num_streams, bptt_length, n_features)`` (``papers.lstm_segment.protocol.stream_layout``).
+
+    Raises:
+        ValueError: unknown reading.
+    """
+    if reading not in BATCH_SIZE_READINGS:
+        raise ValueError(f"unknown batch-size reading {reading!r}; use one of {sorted(BATCH_SIZE_READINGS)}")
+    return replace(config, **BATCH_SIZE_READINGS[reading])
+
+
+def settings_with_batch_size_reading(settings: "Settings", reading: str) -> "Settings":
+    """``settings`` with every LSTM of Tables 2 and 4 switched to ``reading`` (see :func:`with_batch_size_reading`).
+
+    Use as ``tables.table2_ismir2004(settings_with_batch_size_reading(Settings(), "kaldi"))``.
+    """
+    return replace(settings, lstms=tuple(with_batch_size_reading(m, reading) for m in settings.lstms))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,11 @@ from papers.mcclstm.config import SCHEMES, MCCLSTMConfig, SchemeSpec
 
 
 def _initializer(config: MCCLSTMConfig, default: str):
+    """Initialiser of a CNN or LSTM weight: N(0, init_stddev**2) (paper Sec. 3), or ``default``.
+
+    Only conv and LSTM layers use it: the paper names "all CNN and LSTM layers"; the FC layers and
+    the softmax keep Keras' Glorot-uniform default under either setting.
+    """
     if config.init_stddev is None:
         return default
     return keras.initializers.RandomNormal(mean=0.0, stddev=config.init_stddev)
@@ -32,8 +37,15 @@ def channel_branch(x, channel: str, config: MCCLSTMConfig):
             ``"B"`` (bass, (13,9), (4,4)).
         config: model settings.
 
+    Kernel and pool sizes are (frequency, time), as Table 1 gives them: P (32,1) spans 32 bands and
+    1 frame, T (1,60) 1 band and 60 frames. B (13,9) is then 13 bands x 9 frames, although Sec. 2.1
+    calls it "wide in time and narrow in frequency (m < n)"; ``config.bass_kernel = (9, 13)``
+    (:data:`~papers.mcclstm.config.BASS_KERNEL_TIME_WIDE`) is the other reading (README, "Bass
+    channel orientation").
+
     Returns:
-        tensor ``(B, features)``: P 9*1*F, T 1*21*F, B 7*18*F for M=40, N=80, F filters.
+        tensor ``(B, features)``: P 9*1*F, T 1*21*F, B 7*18*F (B (9,13): 8*17*F) for M=40, N=80,
+        F filters.
 
     Raises:
         ValueError: unknown channel.
@@ -70,8 +82,8 @@ def build_chunk_encoder(scheme: SchemeSpec, config: MCCLSTMConfig) -> keras.Mode
                               kernel_initializer=_initializer(config, "glorot_uniform"), name=f"conv{i + 1}")(x)
             x = layers.MaxPooling2D(pool, name=f"pool{i + 1}")(x)
         x = layers.Flatten()(x)
-        out = layers.Dense(config.cnn3_fc_units, activation=config.activation,
-                           kernel_initializer=_initializer(config, "glorot_uniform"), name="fc")(x)
+        out = layers.Dense(config.cnn3_fc_units, activation=config.activation, kernel_initializer="glorot_uniform",
+                           name="fc")(x)
     elif not scheme.channels:
         out = layers.Flatten(name="flatten_chunk")(chunk)
     else:
@@ -81,8 +93,8 @@ def build_chunk_encoder(scheme: SchemeSpec, config: MCCLSTMConfig) -> keras.Mode
             out = fused
         else:
             units = config.fc_units_three if len(scheme.channels) == 3 else config.fc_units_two
-            out = layers.Dense(units, activation=config.activation,
-                               kernel_initializer=_initializer(config, "glorot_uniform"), name="fc")(fused)
+            out = layers.Dense(units, activation=config.activation, kernel_initializer="glorot_uniform",
+                               name="fc")(fused)
     return keras.Model(chunk, out, name=f"{scheme.name.replace('-', '')}_encoder")
 
 
@@ -113,7 +125,7 @@ def build_model(scheme: SchemeSpec | str, n_classes: int, config: MCCLSTMConfig 
     if isinstance(scheme, str):
         scheme = {s.name: s for s in SCHEMES}[scheme]
     encoder = build_chunk_encoder(scheme, config)
-    head_init = _initializer(config, "glorot_uniform")
+    head_init = "glorot_uniform"  # the softmax is neither a CNN nor an LSTM layer (Sec. 3)
     if not scheme.lstm:
         chunk = keras.Input((config.n_bands, config.n_frames), name="chunk")
         x = encoder(chunk)

@@ -16,7 +16,7 @@ from common.metrics import accuracy_percent, track_probabilities
 from common.pipeline import BandStandardizer, TrackChunks, chunk_dataset, chunk_inputs_dataset, sequence_dataset
 from common.runner import FoldContext, FoldOutcome
 from common.training import TrainingConfig, train
-from papers.mcclstm.config import MCCLSTMConfig, SchemeSpec
+from papers.mcclstm.config import STANDARDIZATION_STD_FLOOR_DB, MCCLSTMConfig, SchemeSpec
 from papers.mcclstm.models import build_model
 
 
@@ -25,6 +25,22 @@ def _chunks(context: FoldContext, ids, standardize: BandStandardizer | None) -> 
     if standardize is None:
         return data
     return TrackChunks(standardize(data.chunks), data.n_chunks, data.labels)
+
+
+def fit_standardizer(chunks: np.ndarray) -> BandStandardizer:
+    """Per-band standardisation of the MCCLSTM input, fitted on one fold's training chunks.
+
+    Args:
+        chunks: float32 log-mel chunks ``(n_chunks, 40, 80)`` in dB, training tracks only.
+
+    Returns:
+        :class:`~common.pipeline.BandStandardizer` with per-band mean and std (dB); the std is
+        floored at :data:`~papers.mcclstm.config.STANDARDIZATION_STD_FLOOR_DB` so near-constant
+        bands (above the source's Nyquist frequency) are not blown up.
+
+    Source: choice (the paper does not say how its input is scaled; see README, "Input scaling").
+    """
+    return BandStandardizer.fit(chunks, floor=STANDARDIZATION_STD_FLOOR_DB)
 
 
 def predict_tracks(model: keras.Model, data: TrackChunks, sequence: bool, batch_size: int) -> np.ndarray:
@@ -55,7 +71,7 @@ def run_scheme_fold(scheme: SchemeSpec, model_config: MCCLSTMConfig, training: T
     """
     split = context.split
     train_raw = _chunks(context, split.train, None)
-    standardize = BandStandardizer.fit(train_raw.chunks)
+    standardize = fit_standardizer(train_raw.chunks)
     train_data = TrackChunks(standardize(train_raw.chunks), train_raw.n_chunks, train_raw.labels)
     val_data = _chunks(context, split.validation, standardize) if split.validation else None
     test_data = _chunks(context, split.test, standardize)
