@@ -598,7 +598,8 @@ def predict_files(spec, scheme: str, files, *, results_dir: str | Path = "result
 def format_prediction(item: FilePrediction, classes: list[str], outputs: str, top: int = 5) -> str:
     """Console lines of one file: its input, then the ``top`` classes or tags with probabilities.
 
-    >>> print(format_prediction(FilePrediction(Path("a.wav"), np.array([0.25, 0.75]), "1 chunk"), ["x", "y"], "classes", 2))
+    >>> item = FilePrediction(Path("a.wav"), np.array([0.25, 0.75]), "1 chunk")
+    >>> print(format_prediction(item, ["x", "y"], "classes", 2))
     a.wav (1 chunk): top 2 classes
        1. y  0.7500
        2. x  0.2500
