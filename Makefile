@@ -69,6 +69,20 @@ download-gtzan: setup
 clean-work:
 	rm -rf $(WORK_DIR)
 
+# Apply a trained scheme to your own audio (common/predict.py), e.g.
+#   make predict TABLE=mcclstm.table3_gtzan SCHEME=MCCLSTM FILES="a.wav b.mp3" [FOLD=K | ENSEMBLE=1] [TOP=5] [EXPORT=dir]
+.PHONY: predict
+TABLE    ?=
+SCHEME   ?=
+FILES    ?=
+FOLD     ?=
+ENSEMBLE ?=
+TOP      ?=
+EXPORT   ?=
+predict: setup
+	$(PY) -m common.cli predict '$(TABLE)' '$(SCHEME)' $(FILES) --results-dir $(RESULTS_DIR) --work-dir $(WORK_DIR) \
+	    $(if $(FOLD),--fold $(FOLD)) $(if $(ENSEMBLE),--ensemble) $(if $(TOP),--top $(TOP)) $(if $(EXPORT),--export '$(EXPORT)')
+
 # --- MCCLSTM (Chen & Wang, ISMIR 2017) ---------------------------------------------------------
 table3-gtzan: setup
 	$(RUN) mcclstm.table3_gtzan --data-dir $(GTZAN_DIR) $(RUN_OPTS)

@@ -10,6 +10,8 @@ Usage (the Makefile wraps these)::
     python -m common.cli collect mcclstm.table3_gtzan --data-dir DIR   (the table from the records present)
     python -m common.cli all-results [--folds N] [--epochs N]
     python -m common.cli download gtzan --dest data/gtzan     (also: ballroom, magnatagatune)
+    python -m common.cli predict mcclstm.table3_gtzan MCCLSTM a.wav b.mp3 [--fold K | --ensemble]
+                             [--top 5] [--export DIR] [--results-dir results] [--work-dir work]
 
 ``--mixed-precision`` and ``--xla`` (``auto``/``on``/``off``) override the acceleration settings
 of the tables' training configurations (see :mod:`common.training`); ``auto`` turns both on
@@ -180,6 +182,18 @@ def main(argv: list[str] | None = None) -> int:
     download = sub.add_parser("download", help="download a dataset (where its licence allows)")
     download.add_argument("dataset", choices=["gtzan", "ballroom", "magnatagatune"])
     download.add_argument("--dest", required=True)
+    predict = sub.add_parser("predict", help="apply a trained scheme of a table to audio files (common.predict)")
+    predict.add_argument("table", help="<paper>.<table>, see `list`")
+    predict.add_argument("scheme", help="a trainable scheme of the table, e.g. MCCLSTM")
+    predict.add_argument("files", nargs="*", help="audio files (any format the table's loader decodes)")
+    predict.add_argument("--results-dir", default="results", help="results folder of the training run")
+    predict.add_argument("--work-dir", default="work", help="work folder of the training run (checkpoints)")
+    which = predict.add_mutually_exclusive_group()
+    which.add_argument("--fold", type=int, default=None, help="0-based fold whose model to use (default: 0)")
+    which.add_argument("--ensemble", action="store_true", help="average the probabilities of every trained fold")
+    predict.add_argument("--top", type=int, default=5, help="classes (tags) to print per file (default: 5)")
+    predict.add_argument("--export", default=None, metavar="DIR",
+                         help="also write the fold's model.keras and preprocessing.json to DIR")
     args = parser.parse_args(argv)
     _set_acceleration_environment(args)
 
@@ -233,6 +247,10 @@ def _command(args) -> int:
         if failed:
             print(f"tables that failed: {', '.join(failed)}", file=sys.stderr)
             return 1
+    elif args.command == "predict":
+        from common.predict import run_command
+
+        return run_command(_table(args.table), args)
     elif args.command == "download":
         loader = importlib.import_module(f"common.datasets.{args.dataset}")
         print(f"{loader.NAME} is in {loader.download(args.dest)}")

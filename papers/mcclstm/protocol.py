@@ -1,6 +1,7 @@
 """Training and evaluation of one MCCLSTM scheme on one fold (Sec. 3).
 
-Per fold: per-band standardisation fitted on the training tracks' chunks; training with
+Per fold: per-band standardisation fitted on the training tracks' chunks (saved beside the
+checkpoint as :data:`STANDARDIZATION_FILE`, for :mod:`papers.mcclstm.inference`); training with
 categorical cross-entropy (SGD, see :mod:`papers.mcclstm.config`), early stopping and the best
 checkpoint chosen on the validation split; accuracy of track predictions on the test split.
 """
@@ -12,12 +13,17 @@ from dataclasses import asdict
 import keras
 import numpy as np
 
+from common.cache import atomic_write_bytes
 from common.metrics import accuracy_percent, track_probabilities
 from common.pipeline import BandStandardizer, TrackChunks, chunk_dataset, chunk_inputs_dataset, sequence_dataset
 from common.runner import FoldContext, FoldOutcome
 from common.training import TrainingConfig, train
 from papers.mcclstm.config import STANDARDIZATION_STD_FLOOR_DB, MCCLSTMConfig, SchemeSpec
 from papers.mcclstm.models import build_model
+
+#: File of the fold's per-band standardisation (``mean``, ``std``: float32 ``(n_bands,)``) in the
+#: unit's work folder, beside ``best.weights.h5``.
+STANDARDIZATION_FILE = "band_standardization.npz"
 
 
 def _chunks(context: FoldContext, ids, standardize: BandStandardizer | None) -> TrackChunks:
@@ -72,6 +78,8 @@ def run_scheme_fold(scheme: SchemeSpec, model_config: MCCLSTMConfig, training: T
     split = context.split
     train_raw = _chunks(context, split.train, None)
     standardize = fit_standardizer(train_raw.chunks)
+    atomic_write_bytes(context.work_dir / STANDARDIZATION_FILE,
+                       lambda out: np.savez(out, mean=standardize.mean, std=standardize.std))
     train_data = TrackChunks(standardize(train_raw.chunks), train_raw.n_chunks, train_raw.labels)
     val_data = _chunks(context, split.validation, standardize) if split.validation else None
     test_data = _chunks(context, split.test, standardize)
