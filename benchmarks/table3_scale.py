@@ -80,7 +80,8 @@ STAND_IN_NOTE = ("The stand-in dataset has GTZAN's sizes and format only (looped
 
 #: Columns of the CSV, in order; the first six are the benchmark's answer.
 COLUMNS = ("scheme", "epoch_s_project", "epoch_s_minimal", "overhead_ratio", "mean_epochs_last_run",
-           "projected_s", "projected_s_trace_once", "unit_other_s_project", "epoch_s_minimal_steady", "first_epoch_extra_s_minimal",
+           "projected_s", "projected_s_trace_once", "unit_other_s_project", "epoch_s_minimal_steady",
+           "first_epoch_extra_s_minimal",
            "n_train_examples", "batch_size", "folds_last_run", "tracks", "tracks_per_s", "device",
            "keras_backend")
 
@@ -437,7 +438,10 @@ def last_run_epochs(paper_dir: str | os.PathLike, table_id: str = "table3_gtzan"
     elif folds_dir.is_dir():
         for scheme_dir in sorted(p for p in folds_dir.iterdir() if p.is_dir()):
             for entry in sorted(scheme_dir.glob("fold_*")):
-                fold = int(entry.name.split("_")[1].split(".")[0].split("-")[0])
+                number = entry.name[len("fold_"):].split(".")[0]
+                if not number.isdigit():
+                    continue  # not a fold record (e.g. a temporary file)
+                fold = int(number)
                 if entry.is_file() and entry.suffix == ".json":
                     source["layout"] = "fold_NN.json (old layout)"
                     files[scheme_dir.name, fold] = entry
