@@ -37,9 +37,10 @@ is the project's own overhead?" without the real GTZAN:
    warm-up extraction (library start-up, recorded as ``warmup_s`` in the sidecar).
 
 Writes ``<out>/table3_scale_<device>.csv`` (one row per scheme, a ``features`` row and a
-``total`` row) and ``<out>/table3_scale_<device>.json`` (machine, CPU count, load averages at
-start and end, Keras backend, library versions, the stand-in, split sizes and every input of the
-projection). Runs under any Keras backend the project path runs under: this module imports no
+``total`` row; a run of a subset of the schemes adds ``_schemes-<a>+<b>`` to the name, so runs
+of different subsets do not overwrite each other) and the same name ``.json`` (machine, CPU
+count, load averages at start and end, Keras backend, library versions, the stand-in, split
+sizes and every input of the projection). Runs under any Keras backend the project path runs under: this module imports no
 TensorFlow itself (the project path's ``tf.data`` pipelines do; Keras 3 feeds them to JAX too).
 
 Usage::
@@ -616,7 +617,9 @@ def run_benchmark(n_tracks: int, seconds: float, schemes: list[str] | None, out:
         load_end = _load_average()
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        csv_path, json_path = out / f"table3_scale_{device}.csv", out / f"table3_scale_{device}.json"
+        stem = f"table3_scale_{device}" + ("" if len(schemes) == len(table.trainable()) else
+                                           "_schemes-" + "+".join(s.replace("-", "") for s in schemes))
+        csv_path, json_path = out / f"{stem}.csv", out / f"{stem}.json"
         write_csv(frame, csv_path)
         write_json({
             "note": STAND_IN_NOTE, "command": sys.argv, "device": device, "host": platform.node(),

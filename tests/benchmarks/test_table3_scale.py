@@ -135,6 +135,7 @@ def test_smoke_run_writes_the_table_and_sidecar(tmp_path):
     assert bench.main(["--tracks", "30", "--seconds", "4", "--schemes", "R0,R1", "--out", str(out),
                        "--work", str(tmp_path / "work"), "--records", str(paper)]) == 0
     (csv_path,) = out.glob("table3_scale_*.csv")
+    assert csv_path.name.endswith("_schemes-R0+R1.csv")  # a subset run does not take the full run's name
     frame = pd.read_csv(csv_path)
     assert list(frame.columns[:6]) == ANSWER_COLUMNS and list(frame.columns) == list(bench.COLUMNS)
     assert frame["scheme"].tolist() == ["R0", "R1", "features", "total"]
