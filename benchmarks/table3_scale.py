@@ -40,8 +40,9 @@ Writes ``<out>/table3_scale_<device>.csv`` (one row per scheme, a ``features`` r
 ``total`` row; a run of a subset of the schemes adds ``_schemes-<a>+<b>`` to the name, so runs
 of different subsets do not overwrite each other) and the same name ``.json`` (machine, CPU
 count, load averages at start and end, Keras backend, library versions, the stand-in, split
-sizes and every input of the projection). Runs under any Keras backend the project path runs under: this module imports no
-TensorFlow itself (the project path's ``tf.data`` pipelines do; Keras 3 feeds them to JAX too).
+sizes and every input of the projection). Runs under any Keras backend the project path runs
+under: this module imports no TensorFlow itself (the project path's ``tf.data`` pipelines do;
+Keras 3 feeds them to JAX too).
 
 Usage::
 
