@@ -31,7 +31,7 @@ RUN_OPTS = --results-dir $(RESULTS_DIR) --work-dir $(WORK_DIR) \
            $(if $(SHARD),--shard $(SHARD)) $(if $(RAY),--ray)
 RUN = $(PY) -m common.cli $(if $(COLLECT),collect,run)
 
-.PHONY: help setup test test-fast bench all-results list download-gtzan clean-work \
+.PHONY: help setup test test-fast bench bench-table3 all-results list download-gtzan clean-work \
         table3-gtzan table3-gtzan-paper-init
 
 help:
@@ -59,6 +59,12 @@ test-fast: setup
 
 bench: setup
 	$(PY) -m benchmarks.throughput
+
+# Full-scale MCCLSTM Table 3 benchmark on a 1000 x 30 s stand-in (timing only, never accuracy);
+# SCHEMES=a,b times a subset. Writes $(RESULTS_DIR)/bench/table3_scale_<device>.{csv,json}.
+bench-table3: setup
+	$(PY) -m benchmarks.table3_scale --out $(RESULTS_DIR)/bench --records $(RESULTS_DIR)/mcclstm \
+	    $(if $(SCHEMES),--schemes '$(SCHEMES)')
 
 all-results: setup
 	$(PY) -m common.cli all-results $(RUN_OPTS)
