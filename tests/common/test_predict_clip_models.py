@@ -115,6 +115,7 @@ def test_crnn_tf_genres_of_a_clip_and_its_export(tmp_path):
     np.testing.assert_allclose(item.probabilities, model.predict(clip, verbose=0)[0], atol=1e-6)
     description = json.loads((export / "preprocessing.json").read_text())
     assert description["custom_layer_modules"] == ["crnn_tf_layers.py"]        # the Grid LSTM blocks
+    assert description["custom_layer_requirements"] == "keras only"
     np.save(tmp_path / "clip.npy", clip)
     (tmp_path / "standalone.py").write_text(STANDALONE)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
