@@ -142,8 +142,9 @@ class FoldModel:
         preprocessing: JSON-able description of everything between the table's features and the
             model (chunking, per-fold standardisation arrays, input layout, aggregation), for
             ``preprocessing.json``.
-        custom_layer_modules: importable modules defining the custom Keras layers the model uses
-            (copied beside an exported model).
+        custom_layer_modules: importable modules of custom Keras objects the model needs besides
+            its layers' own modules (those are found by :func:`custom_layer_modules`); copied beside
+            an exported model.
         notes: lines to show on the console (e.g. statistics recomputed for an older run).
     """
 
@@ -459,19 +460,7 @@ def _crnn_tf_fold_model(source: FoldSource) -> FoldModel:
         _, _, _, model_config, training = args
         task = "genres"
         model = models.build_crnn_tf(len(source.classes), task, model_config)
-    custom = ("papers.crnn_tf.layers",) if any(type(layer).__module__ == "papers.crnn_tf.layers"
-                                               for layer in _all_layers(model)) else ()
-    fold_model = _clip_fold_model(source, model, "tags" if task == "tags" else "classes", STORE_DTYPE,
-                                  training.batch_size)
-    fold_model.custom_layer_modules = custom
-    return fold_model
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _all_layers(layer)
+    return _clip_fold_model(source, model, "tags" if task == "tags" else "classes", STORE_DTYPE, training.batch_size)
 
 
 #: Paper hooks kept here rather than as ``papers/<paper>/inference.py``: a new file in a paper
@@ -647,6 +636,33 @@ def _sample_rate(features: dict):
     return features.get("sample_rate") or (features.get("logmel") or {}).get("sample_rate")
 
 
+def custom_layer_modules(model) -> list[str]:
+    """Modules (outside Keras) of the classes of every layer in ``model``, nested ones included.
+
+    E.g. ``["common.layers"]`` for the MCCLSTM sequence schemes (``PerStep``, ``SequenceMask``) and
+    ``["papers.crnn_tf.layers"]`` for CRNN-TF (Grid LSTM blocks and scanners).
+    """
+    modules = {type(layer).__module__ for layer in model._flatten_layers(include_self=True, recursive=True)}
+    return sorted(m for m in modules if m.split(".")[0] != "keras")
+
+
+#: Top-level imports a copied custom-layer module may have and still load without this repository.
+STANDALONE_IMPORTS = {"__future__", "keras", "numpy", "math", "typing", "dataclasses", "functools"}
+
+
+def _foreign_imports(path: Path) -> list[str]:
+    """Top-level packages imported by a module's source that are not in :data:`STANDALONE_IMPORTS`."""
+    import ast
+
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return sorted(roots - STANDALONE_IMPORTS)
+
+
 def export_fold(source: FoldSource, model: FoldModel, out_dir: str | Path, extractor=None) -> list[Path]:
     """Write one trained fold as ``model.keras`` + ``preprocessing.json`` (+ custom layer modules).
 
@@ -679,13 +695,14 @@ def export_fold(source: FoldSource, model: FoldModel, out_dir: str | Path, extra
     model_path = out_dir / "model.keras"
     model.model.save(str(model_path))
     written = [model_path]
-    layer_files = []
-    for module_name in model.custom_layer_modules:
+    layer_files, foreign = [], []
+    for module_name in sorted(set(model.custom_layer_modules) | set(custom_layer_modules(model.model))):
         module = importlib.import_module(module_name)
         target = out_dir / (module_name.replace("papers.", "").replace(".", "_") + ".py")
         shutil.copyfile(module.__file__, target)
         layer_files.append(target.name)
         written.append(target)
+        foreign += [f"{target.name} imports {name}" for name in _foreign_imports(target)]
     run = source.run
     features = extractor.describe()
     loading = "keras.models.load_model('model.keras')"
@@ -698,6 +715,7 @@ def export_fold(source: FoldSource, model: FoldModel, out_dir: str | Path, extra
         "model_file": model_path.name,
         "load": loading,
         "custom_layer_modules": layer_files,
+        "custom_layer_requirements": foreign or "keras only",
         "paper": source.spec.paper, "table": source.spec.table_id, "scheme": source.scheme.name,
         "scheme_description": source.scheme.description,
         "fold": source.fold, "identity": source.identity,

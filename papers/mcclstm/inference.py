@@ -141,5 +141,4 @@ def fold_model(source: FoldSource) -> FoldModel:
             "input": model_input,
             "aggregation": aggregation,
         },
-        custom_layer_modules=("common.layers",) if scheme.lstm else (),
         notes=notes)
