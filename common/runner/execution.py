@@ -172,6 +172,7 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
         return None
     with table_lock(results_dir, spec.paper, spec.table_id):
         plan = make_plan(request)
+        write_json(plan.manifest, plan.progress_outputs["manifest"])  # status "running" until the end
         try:
             if ray:
                 from common.runner.fanout import run_units_on_ray

@@ -228,8 +228,11 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait(timeout=30)
     assert not (results / "toy" / "table_toy.csv").exists()  # no canonical table from an unfinished run
-    progress = pd.read_csv(results / "toy/partial/table_toy/full-protocol-unfinished/table_toy.csv")
+    unfinished = results / "toy/partial/table_toy/full-protocol-unfinished"
+    progress = pd.read_csv(unfinished / "table_toy.csv")
     assert progress.set_index("scheme").loc["majority", "status"] == "partial: 2/3 folds"
+    killed = json.loads((unfinished / "table_toy_manifest.json").read_text())
+    assert killed["status"] == "running" and killed["pid"] == victim.pid  # says which process it was
 
     resumed = MajorityScheme()
     run_table(toy_spec(resumed), data, results_dir=results, work_dir=work, progress=False)
