@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from common.cache import atomic_write_bytes
+from common.confusion import write_confusion_matrices
 from common.errors import ConfigError
 from common.results import write_json
 from common.runner.assembly import assemble, collect_records, write_figure, write_tables
@@ -231,6 +232,7 @@ def _run_locked(spec, data_dir, results_dir, work_dir, folds, epochs, selected, 
                                  for s, recs in records.items() for r in recs})
         write_tables(table, fold_table, outputs)
         write_figure(spec, table, outputs, caps, len(index.tracks))
+        write_confusion_matrices(spec, records, out_dir, index.classes, caps)
         if spec.post_run is not None:
             spec.post_run(out_dir, records)
     except BaseException as exc:

@@ -31,7 +31,7 @@ from common.datasets.base import Track
 #: Modules of ``common`` that orchestrate runs and write outputs: they cannot change a fold's numbers,
 #: so an edit to them does not invalidate stored results. Every other module of ``common`` and every
 #: module of the paper's package counts towards :func:`code_version`.
-ORCHESTRATION_MODULES = ("cli.py", "results.py", "report.py", "runner", "__init__.py")
+ORCHESTRATION_MODULES = ("cli.py", "results.py", "report.py", "confusion.py", "runner", "__init__.py")
 
 
 def fingerprint(payload) -> str:
