@@ -7,6 +7,7 @@ Usage (the Makefile wraps these)::
                              [--schemes R0,R4] [--results-dir results] [--work-dir work]
     python -m common.cli all-results [--folds N] [--epochs N]
     python -m common.cli download gtzan --dest data/gtzan     (also: ballroom, magnatagatune)
+    python -m common.cli report [--results-dir results]       (writes results/REPORT.md)
 
 ``--mixed-precision`` and ``--xla`` (``auto``/``on``/``off``) override the acceleration settings
 of the tables' training configurations (see :mod:`common.training`); ``auto`` turns both on
@@ -163,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     download = sub.add_parser("download", help="download a dataset (where its licence allows)")
     download.add_argument("dataset", choices=["gtzan", "ballroom", "magnatagatune"])
     download.add_argument("--dest", required=True)
+    report = sub.add_parser("report", help="write <results-dir>/REPORT.md from the result files (no training)")
+    report.add_argument("--results-dir", default="results", help="root of the results (default: results)")
     args = parser.parse_args(argv)
     _set_acceleration_environment(args)
 
@@ -215,6 +218,10 @@ def _command(args) -> int:
         if failed:
             print(f"tables that failed: {', '.join(failed)}", file=sys.stderr)
             return 1
+    elif args.command == "report":
+        from common.report import write_report
+
+        print(f"wrote {write_report(args.results_dir)}")
     elif args.command == "download":
         loader = importlib.import_module(f"common.datasets.{args.dataset}")
         print(f"{loader.NAME} is in {loader.download(args.dest)}")
