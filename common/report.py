@@ -31,6 +31,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from common.cache import atomic_write_text
+from common.confusion import figure_names
 from common.results import TABLE_COLUMNS
 from common.runner.layout import UNFINISHED_LABEL, RunCaps
 
@@ -50,6 +51,8 @@ class TableRun:
         label: the caps folder name of a partial run (None when canonical).
         manifest: the run manifest, or None.
         problem: why the manifest is missing or unreadable (None when it was read).
+        other_tables: ids of every table in the same folder (to tell this table's extra files
+            from those of a table whose name extends this one).
     """
 
     paper: str
@@ -295,8 +298,25 @@ def _confusion_links(run: TableRun, base: Path) -> str | None:
     if recall.is_file():
         parts.append(f"[per-class recall (CSV)]({_link(recall, base)})")
     prefix = f"{run.table_id}_confusion_"
-    parts += [f"[{_escape(p.stem[len(prefix):])}]({_link(p, base)})" for p in figures]
+    labels = {p.name: p.stem[len(prefix):] for p in figures}  # fallback: the file name's scheme part
+    order = _figure_order(run, csv)  # the confusion CSV's (table) order, with the schemes' full names
+    several = len({metric for _, metric in order}) > 1
+    for (scheme, metric), name in order.items():
+        if name in labels:
+            labels[name] = f"{scheme} ({metric})" if several else scheme
+    ordered = [n for n in order.values() if n in labels] + sorted(n for n in labels if n not in order.values())
+    parts += [f"[{_escape(labels[n])}]({_link(run.folder / n, base)})" for n in ordered]
     return " · ".join(parts)
+
+
+def _figure_order(run: TableRun, csv: Path) -> dict:
+    """``{(scheme, metric): png name}`` in the order of the confusion CSV ({} when it cannot be read)."""
+    try:
+        frame = pd.read_csv(csv, usecols=["scheme", "metric"])
+    except (OSError, ValueError, pd.errors.EmptyDataError):
+        return {}
+    keys = list(dict.fromkeys(zip(frame["scheme"].astype(str), frame["metric"].astype(str))))
+    return figure_names(run.table_id, keys)
 
 
 def _section(run: TableRun, base: Path) -> list[str]:
@@ -374,7 +394,12 @@ def build_report(results_dir: str | Path, known_tables: list[tuple[str, object, 
         GitHub-flavoured Markdown.
     """
     results_dir = Path(results_dir)
-    known = _known_tables() if known_tables is None else known_tables
+    known, load_problem = known_tables, None
+    if known is None:
+        try:
+            known = _known_tables()
+        except Exception as exc:  # noqa: BLE001 - a broken paper module must not hide the results
+            known, load_problem = [], f"{type(exc).__name__}: {exc}"
     runs = find_runs(results_dir)
     order = _table_order([name for name, _, _ in known])
     canonical = sorted((r for r in runs if r.canonical), key=order)
@@ -417,7 +442,10 @@ def build_report(results_dir: str | Path, known_tables: list[tuple[str, object, 
 
     lines += ["## Tables not run", ""]
     missing = [(name, spec, problem) for name, spec, problem in known if name not in with_results]
-    if not missing:
+    if load_problem:
+        lines += [f"*The table definitions could not be imported ({_escape(load_problem)}), so this list and "
+                  "the overview are incomplete.*", ""]
+    elif not missing:
         lines += ["*Every table has results.*", ""]
     for name, spec, problem in missing:
         if spec is None:

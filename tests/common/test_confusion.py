@@ -133,7 +133,8 @@ def test_written_files_and_stale_ones_removed(tmp_path):
     assert (tmp_path / "table_toy_confusion_A.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # a later run without predictions (e.g. a tagging table) leaves no confusion file behind
     assert write_confusion_matrices(_Spec, {"A": [{"fold": 0, "details": {}}]}, tmp_path, CLASSES) == {}
-    assert not list(tmp_path.glob("table_toy_confusion*")) and not (tmp_path / "table_toy_per_class_recall.csv").exists()
+    assert not list(tmp_path.glob("table_toy_confusion*"))
+    assert not (tmp_path / "table_toy_per_class_recall.csv").exists()
 
 
 def test_runner_writes_confusion_files(tmp_path):

@@ -161,3 +161,31 @@ def test_report_of_real_toy_runs(tmp_path):
     assert "(toy/partial/table_toy/folds-1of2_epochs-1/table_toy_confusion_majority.png)" in text
     assert "| majority | accuracy | 10.00 ± 1.00 |" in text
     assert "## Tables not run\n\n*Every table has results.*" in text
+
+
+def test_confusion_links_follow_the_table_order_and_name_the_metric(tmp_path):
+    folder = tmp_path / "p"
+    _table(folder / "t.csv", [_row("Z", 1.0, 1.0, 1, "reproduced"), _row("A", 1.0, 1.0, 1, "reproduced")])
+    rows = [{"scheme": s, "metric": m, "true": "x", "predicted": "x", "count": 1, "row_percent": 100.0, "folds": 1}
+            for s in ("Z (big)", "A") for m in ("seg_accuracy", "fseg_accuracy")]
+    pd.DataFrame(rows).to_csv(folder / "t_confusion.csv", index=False)
+    for name in ("t_confusion_A_seg_accuracy.png", "t_confusion_A_fseg_accuracy.png",
+                 "t_confusion_Z-big_seg_accuracy.png", "t_confusion_Z-big_fseg_accuracy.png", "t_confusion_old.png"):
+        (folder / name).write_bytes(b"\x89PNG")
+    text = build_report(tmp_path, [])
+    assert ("[Z (big) (seg_accuracy)](p/t_confusion_Z-big_seg_accuracy.png) · "
+            "[Z (big) (fseg_accuracy)](p/t_confusion_Z-big_fseg_accuracy.png) · "
+            "[A (seg_accuracy)](p/t_confusion_A_seg_accuracy.png) · "
+            "[A (fseg_accuracy)](p/t_confusion_A_fseg_accuracy.png) · [old](p/t_confusion_old.png) |") in text
+
+
+def test_a_broken_paper_module_does_not_hide_the_results(tmp_path, monkeypatch):
+    import common.cli
+
+    def broken():
+        raise SyntaxError("bad paper module")
+
+    monkeypatch.setattr(common.cli, "available_tables", broken)
+    text = build_report(fake_results(tmp_path))
+    assert "### toy.table_toy — toy table" in text
+    assert "*The table definitions could not be imported (SyntaxError: bad paper module)" in text
