@@ -31,7 +31,7 @@ RUN_OPTS = --results-dir $(RESULTS_DIR) --work-dir $(WORK_DIR) \
            $(if $(SHARD),--shard $(SHARD)) $(if $(RAY),--ray)
 RUN = $(PY) -m common.cli $(if $(COLLECT),collect,run)
 
-.PHONY: help setup test test-fast bench bench-table3 all-results list download-gtzan clean-work \
+.PHONY: help setup test test-fast bench bench-table3 all-results list report download-gtzan clean-work \
         table3-gtzan table3-gtzan-paper-init
 
 help:
@@ -39,6 +39,7 @@ help:
 	@echo "make all-results      every table whose dataset is present (others are skipped)"
 	@echo "make test             the test suite;  make bench: throughput benchmark"
 	@echo "make list             all tables with their targets and dataset variables"
+	@echo "make report           $(RESULTS_DIR)/REPORT.md: every table's results in one page (no training)"
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON_BOOT) -m venv $(VENV)
@@ -68,6 +69,9 @@ bench-table3: setup
 
 all-results: setup
 	$(PY) -m common.cli all-results $(RUN_OPTS)
+
+report: setup
+	$(PY) -m common.cli report --results-dir $(RESULTS_DIR)
 
 download-gtzan: setup
 	$(PY) -m common.cli download gtzan --dest $(GTZAN_DIR)

@@ -12,6 +12,7 @@ Usage (the Makefile wraps these)::
     python -m common.cli download gtzan --dest data/gtzan     (also: ballroom, magnatagatune)
     python -m common.cli predict mcclstm.table3_gtzan MCCLSTM a.wav b.mp3 [--fold K | --ensemble]
                              [--top 5] [--export DIR] [--results-dir results] [--work-dir work]
+    python -m common.cli report [--results-dir results]       (writes results/REPORT.md)
 
 ``--mixed-precision`` and ``--xla`` (``auto``/``on``/``off``) override the acceleration settings
 of the tables' training configurations (see :mod:`common.training`); ``auto`` turns both on
@@ -194,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--top", type=int, default=5, help="classes (tags) to print per file (default: 5)")
     predict.add_argument("--export", default=None, metavar="DIR",
                          help="also write the fold's model.keras and preprocessing.json to DIR")
+    report = sub.add_parser("report", help="write <results-dir>/REPORT.md from the result files (no training)")
+    report.add_argument("--results-dir", default="results", help="root of the results (default: results)")
     args = parser.parse_args(argv)
     _set_acceleration_environment(args)
 
@@ -251,6 +254,10 @@ def _command(args) -> int:
         from common.predict import run_command
 
         return run_command(_table(args.table), args)
+    elif args.command == "report":
+        from common.report import write_report
+
+        print(f"wrote {write_report(args.results_dir)}")
     elif args.command == "download":
         loader = importlib.import_module(f"common.datasets.{args.dataset}")
         print(f"{loader.NAME} is in {loader.download(args.dest)}")

@@ -34,6 +34,7 @@ from typing import Any
 import pandas as pd
 
 from common.cache import atomic_write_bytes
+from common.confusion import write_confusion_matrices
 from common.errors import ConfigError
 from common.results import write_json
 from common.runner.assembly import assemble, collect_records, write_figure, write_tables
@@ -385,6 +386,7 @@ def write_outputs(plan: Plan) -> pd.DataFrame:
                     records={f"{s}/fold_{r['fold']:02d}": r["identity"] for s, recs in records.items() for r in recs})
     write_tables(table, fold_table, outputs)
     write_figure(spec, table, outputs, caps, len(plan.index.tracks))
+    write_confusion_matrices(spec, records, out_dir, plan.index.classes, caps)
     if spec.post_run is not None:
         spec.post_run(out_dir, records)
     manifest["wall_seconds"] = time.time() - plan.request.started

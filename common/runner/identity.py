@@ -30,7 +30,7 @@ from common.datasets.base import Track
 
 #: Modules that orchestrate runs and write outputs: they cannot change a fold's numbers, so an edit
 #: to them does not invalidate stored results, and :func:`code_version` does not follow their imports.
-ORCHESTRATION_MODULES = ("common.runner", "common.cli", "common.results", "common.report")
+ORCHESTRATION_MODULES = ("common.runner", "common.cli", "common.results", "common.report", "common.confusion")
 
 
 def fingerprint(payload) -> str:

@@ -152,6 +152,19 @@ def frame_cross_entropy(probabilities: list[np.ndarray], labels: np.ndarray) -> 
     return total / count
 
 
+def segment_votes(probabilities: list[np.ndarray], n_classes: int) -> np.ndarray:
+    """Segment (track) label of each track by majority vote of its frames' argmax (Sec. 3.2).
+
+    Args:
+        probabilities: per track ``(n_frames_i, n_classes)`` frame posteriors.
+        n_classes: number of classes.
+
+    Returns:
+        int64 ``(n_tracks,)`` class indices.
+    """
+    return np.array([majority_vote(p.argmax(axis=1), n_classes) for p in probabilities], dtype=np.int64)
+
+
 def frame_and_segment_accuracy(probabilities: list[np.ndarray], labels: np.ndarray, n_classes: int) -> dict:
     """Frame accuracy and segment (track) accuracy by majority vote, in percent (Table 2).
 
@@ -166,7 +179,7 @@ def frame_and_segment_accuracy(probabilities: list[np.ndarray], labels: np.ndarr
     """
     frame_pred = np.concatenate([p.argmax(axis=1) for p in probabilities])
     frame_true = np.repeat(labels, [len(p) for p in probabilities])
-    votes = np.array([majority_vote(p.argmax(axis=1), n_classes) for p in probabilities])
+    votes = segment_votes(probabilities, n_classes)
     return {"frame_accuracy": accuracy_percent(frame_true, frame_pred),
             "segment_accuracy": accuracy_percent(labels, votes)}
 
@@ -532,9 +545,9 @@ def segment_features(frames: np.ndarray, posteriors: np.ndarray, k: float) -> di
     return {"sc": f_sc, "lstm": f_lstm, "fusion": np.concatenate([f_sc, f_lstm])}
 
 
-def svm_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                 config: SegmentConfig) -> float:
-    """Accuracy (%) of a linear SVM (scikit-learn ``SVC(kernel="linear")``) on segment features."""
+def svm_predictions(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, config: SegmentConfig) -> np.ndarray:
+    """Class indices ``(n_test,)`` predicted by a linear SVM (scikit-learn ``SVC(kernel="linear")``)
+    trained on segment features ``train_x`` ``(n_train, dim)`` with int labels ``train_y``."""
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
@@ -542,7 +555,13 @@ def svm_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
     steps = [StandardScaler()] if config.standardize else []
     classifier = make_pipeline(*steps, SVC(kernel="linear", C=config.svm_c))
     classifier.fit(train_x, train_y)
-    return accuracy_percent(test_y, classifier.predict(test_x))
+    return classifier.predict(test_x)
+
+
+def svm_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                 config: SegmentConfig) -> float:
+    """Accuracy (%) of a linear SVM (scikit-learn ``SVC(kernel="linear")``) on segment features."""
+    return accuracy_percent(test_y, svm_predictions(train_x, train_y, test_x, config))
 
 
 # --------------------------------------------------------------------------------------------
@@ -555,12 +574,29 @@ def _subset_counts(context: FoldContext) -> dict:
     return subset_class_counts(context.index)
 
 
+def _test_decisions(context: FoldContext, decisions: dict) -> dict:
+    """Per-track test decisions for the fold record (read by :mod:`common.confusion`).
+
+    Args:
+        context: the fold.
+        decisions: ``{metric: int class indices (n_test,)}`` in the order of ``context.split.test``.
+
+    Returns:
+        ``{"test_ids", "test_labels", "test_predictions_by_metric", "classes"}`` (JSON-able).
+    """
+    test = list(context.split.test)
+    return {"test_ids": test, "test_labels": context.labels(test).tolist(),
+            "test_predictions_by_metric": {m: np.asarray(p).astype(int).tolist() for m, p in decisions.items()},
+            "classes": list(context.index.classes)}
+
+
 def run_dnn_fold(config: DNNConfig, context: FoldContext) -> FoldOutcome:
     """Table 2, DNN row: train on frames, frame accuracy and majority-vote segment accuracy."""
     test, details = train_dnn_posteriors(config, context)
     labels = context.labels(context.split.test)
     metrics = frame_and_segment_accuracy(test, labels, len(context.index.classes))
     details["subset_class_counts"] = _subset_counts(context)
+    details.update(_test_decisions(context, {"segment_accuracy": segment_votes(test, len(context.index.classes))}))
     return FoldOutcome(metrics=metrics, details=details)
 
 
@@ -568,9 +604,10 @@ def run_lstm_table2_fold(config: LSTMConfig, context: FoldContext) -> FoldOutcom
     """Table 2, LSTM row: frame and segment accuracy of the LSTM's frame posteriors."""
     posteriors, details = train_lstm_posteriors(config, context)
     split = context.split
-    metrics = frame_and_segment_accuracy([posteriors[i] for i in split.test], context.labels(split.test),
-                                         len(context.index.classes))
+    test = [posteriors[i] for i in split.test]
+    metrics = frame_and_segment_accuracy(test, context.labels(split.test), len(context.index.classes))
     details["subset_class_counts"] = _subset_counts(context)
+    details.update(_test_decisions(context, {"segment_accuracy": segment_votes(test, len(context.index.classes))}))
     return FoldOutcome(metrics=metrics, details=details)
 
 
@@ -591,16 +628,20 @@ def run_lstm_table4_fold(config: LSTMConfig, segment: SegmentConfig, context: Fo
         return np.stack([segment_features(context.features[i], posteriors[i], k)[kind] for i in ids])
 
     curve = {"k": [], "lseg_accuracy": [], "fseg_accuracy": []}
+    decisions = {"seg_accuracy": segment_votes([posteriors[i] for i in split.test], n_classes)}
     for k in sorted(set(segment.k_grid) | {segment.k}):
         curve["k"].append(float(k))
         for kind, name in (("lstm", "lseg_accuracy"), ("fusion", "fseg_accuracy")):
-            curve[name].append(svm_accuracy(features(train_ids, k, kind), train_y,
-                                            features(split.test, k, kind), test_y, segment))
+            predicted = svm_predictions(features(train_ids, k, kind), train_y, features(split.test, k, kind), segment)
+            curve[name].append(accuracy_percent(test_y, predicted))
+            if float(k) == float(segment.k):
+                decisions[name] = predicted
     at_k = curve["k"].index(float(segment.k))
     metrics = {"seg_accuracy": seg["segment_accuracy"], "lseg_accuracy": curve["lseg_accuracy"][at_k],
                "fseg_accuracy": curve["fseg_accuracy"][at_k]}
     details.update({"k_curve": curve, "frame_accuracy": seg["frame_accuracy"], "segment_config": asdict(segment),
-                    "n_svm_train_tracks": len(train_ids), "subset_class_counts": _subset_counts(context)})
+                    "n_svm_train_tracks": len(train_ids), "subset_class_counts": _subset_counts(context),
+                    **_test_decisions(context, decisions)})
     return FoldOutcome(metrics=metrics, details=details)
 
 
