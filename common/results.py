@@ -127,8 +127,16 @@ def write_json(payload: dict, path: str | Path) -> None:
 def plot_table(frame: pd.DataFrame, path: str | Path, title: str) -> None:
     """Bar chart of ours vs the paper's mean with std error bars, one panel per metric (PNG).
 
-    Bars labelled "paper" show the published numbers; bars labelled "this run" what the run
-    computed (absent for paper-only rows and unfinished schemes).
+    Bars labelled "paper" show the published numbers (an error bar only where the paper gives a
+    std); bars labelled "this run" what the run computed, with the sample std over folds. A
+    trainable row without a result is marked "not run" (and a paper-only row "paper only") on the
+    axis instead of a bar, so a missing result never looks like a zero. The legend sits above the
+    panels, clear of the bars; ``title`` should name the run's caps.
+
+    Args:
+        frame: the comparison table (:data:`TABLE_COLUMNS`).
+        path: PNG destination (written atomically).
+        title: figure title.
     """
     import matplotlib
 
@@ -137,19 +145,34 @@ def plot_table(frame: pd.DataFrame, path: str | Path, title: str) -> None:
 
     metrics = list(dict.fromkeys(frame["metric"]))
     fig, axes = plt.subplots(len(metrics), 1, figsize=(max(6, 0.9 * frame["scheme"].nunique() + 2),
-                                                        3.6 * len(metrics)), squeeze=False)
+                                                        3.6 * len(metrics) + 0.6), squeeze=False)
     for ax, metric in zip(axes[:, 0], metrics):
-        part = frame[frame["metric"] == metric]
+        part = frame[frame["metric"] == metric].reset_index(drop=True)
         x = np.arange(len(part))
-        ax.bar(x - 0.2, part["paper_mean"], 0.4, yerr=part["paper_std"].fillna(0), capsize=3,
-               label="paper", color="#9aa5b1")
-        ax.bar(x + 0.2, part["our_mean"], 0.4, yerr=part["our_std"].fillna(0), capsize=3,
-               label="this run", color="#2f6db5")
+        with_std = part["paper_std"].notna()
+        ax.bar(x - 0.2, part["paper_mean"], 0.4, label="paper", color="#9aa5b1")
+        ax.errorbar((x - 0.2)[with_std], part["paper_mean"][with_std], yerr=part["paper_std"][with_std],
+                    fmt="none", ecolor="#333333", capsize=3, linewidth=1)
+        ours = part["our_mean"].notna()
+        ax.bar((x + 0.2)[ours], part["our_mean"][ours], 0.4, label="this run", color="#2f6db5")
+        spread = ours & part["our_std"].notna()
+        ax.errorbar((x + 0.2)[spread], part["our_mean"][spread], yerr=part["our_std"][spread], fmt="none",
+                    ecolor="#111111", capsize=3, linewidth=1)
+        top = np.nanmax(np.r_[part["paper_mean"].to_numpy(float), part["our_mean"].to_numpy(float), 0.0])
+        for i, row in part.iterrows():
+            if pd.isna(row["our_mean"]):
+                label = "paper only" if row["status"] == "paper-only" else "not run"
+                ax.text(x[i] + 0.2, 0.02 * (top or 1.0), label, rotation=90, ha="center", va="bottom", fontsize=7,
+                        color="#9b2226", style="italic")
         ax.set_xticks(x, part["scheme"], rotation=30, ha="right")
         ax.set_ylabel(metric)
+        ax.set_ylim(0, (top or 1.0) * 1.15)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
-    axes[0, 0].set_title(title, fontsize=10)
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    height = fig.get_figheight()
+    fig.suptitle(title, fontsize=10, x=0.02, y=1 - 0.08 / height, ha="left", va="top")
+    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.02, 1 - 0.35 / height), ncol=2, fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / height))
     atomic_write_bytes(path, lambda handle: fig.savefig(handle, format="png", dpi=120))
     plt.close(fig)
