@@ -199,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--results-dir", default="results", help="root of the results (default: results)")
     args = parser.parse_args(argv)
     _set_acceleration_environment(args)
+    if args.command not in ("list", "report", "download") and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+        from common.tensorflow_logging import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
 
     return guarded(lambda: _command(args))
 
