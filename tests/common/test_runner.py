@@ -86,7 +86,8 @@ def test_class_too_small_and_missing_dataset_give_clear_cli_errors(tmp_path, cap
                      str(tmp_path / "r"), "--work-dir", str(tmp_path / "w"), "--no-progress", "--folds", "1"])
     err = capsys.readouterr().err
     assert code == 2 and "too few tracks" in err and "'jazz': 1" in err
-    code = cli.main(["run", "mcclstm.table3_gtzan", "--data-dir", str(tmp_path / "absent")])
+    code = cli.main(["run", "mcclstm.table3_gtzan", "--data-dir", str(tmp_path / "absent"), "--results-dir",
+                     str(tmp_path / "r"), "--work-dir", str(tmp_path / "w")])
     err = capsys.readouterr().err
     assert code == 2 and "GTZAN not found" in err and "GTZAN_DIR" in err
     assert "Traceback" not in err
