@@ -32,14 +32,29 @@ RUN_OPTS = --results-dir $(RESULTS_DIR) --work-dir $(WORK_DIR) \
 RUN = $(PY) -m common.cli $(if $(COLLECT),collect,run)
 
 .PHONY: help setup test test-fast bench bench-table3 all-results list report download-gtzan clean-work \
-        table3-gtzan table3-gtzan-paper-init
+        table3-gtzan table3-gtzan-paper-init table3-gtzan-bass-time-wide
 
 help:
-	@echo "make table3-gtzan [GTZAN_DIR=...] [FOLDS=N] [EPOCHS=N]   MCCLSTM Table 3 (the main job)"
-	@echo "make all-results      every table whose dataset is present (others are skipped)"
-	@echo "make test             the test suite;  make bench: throughput benchmark"
-	@echo "make list             all tables with their targets and dataset variables"
-	@echo "make report           $(RESULTS_DIR)/REPORT.md: every table's results in one page (no training)"
+	@echo "Tables (each makes .venv first; DATASET_DIR=... points at your copy):"
+	@echo "  make table3-gtzan [GTZAN_DIR=...]       MCCLSTM Table 3 on GTZAN (the main job)"
+	@echo "  make table3-gtzan-paper-init            Table 3 with the paper's N(0,1) initialisation"
+	@echo "  make table3-gtzan-bass-time-wide        Table 3 with the B kernel read as 9 bands x 13 frames"
+	@echo "  make table4-ballroom  table5-soundtracks  MCCLSTM Tables 4-5 (BALLROOM_DIR, SOUNDTRACKS_DIR)"
+	@echo "  make msecnn-table1-mtat                 MsE-CNN Table 1 (MTAT_DIR)"
+	@echo "  make crnn_tf-table1-mtat  crnn_tf-fig5-mtat  crnn_tf-table2-fma  crnn_tf-table3-gtzan"
+	@echo "  make lstm_segment-table2-ismir2004  lstm_segment-table4-ismir2004   (ISMIR2004_DIR)"
+	@echo "  make all-results                        every table whose dataset is present"
+	@echo "  options: FOLDS=N EPOCHS=N SCHEMES=a,b (partial runs)  SHARD=I/N  COLLECT=1  RAY=1 (fan-out)"
+	@echo "Data:"
+	@echo "  make download-gtzan  download-ballroom  download-mtat   (into GTZAN_DIR, BALLROOM_DIR, MTAT_DIR)"
+	@echo "  make list                               every table with its target and dataset variable"
+	@echo "Results and models:"
+	@echo "  make report                             $(RESULTS_DIR)/REPORT.md: every table's results in one page"
+	@echo "  make predict TABLE=mcclstm.table3_gtzan SCHEME=MCCLSTM FILES=\"a.wav b.mp3\" [EXPORT=dir]"
+	@echo "Tests and benchmarks:"
+	@echo "  make test  test-fast                    the test suite (test-fast: without end-to-end runs)"
+	@echo "  make bench  bench-table3                throughput; full-scale Table 3 projection"
+	@echo "  make setup  clean-work                  make .venv only; delete WORK_DIR (caches, checkpoints)"
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON_BOOT) -m venv $(VENV)
@@ -99,6 +114,9 @@ table3-gtzan: setup
 
 table3-gtzan-paper-init: setup
 	$(RUN) mcclstm.table3_gtzan_paper_init --data-dir $(GTZAN_DIR) $(RUN_OPTS)
+
+table3-gtzan-bass-time-wide: setup
+	$(RUN) mcclstm.table3_gtzan_bass_time_wide --data-dir $(GTZAN_DIR) $(RUN_OPTS)
 
 # --- MCCLSTM Tables 4-5: Ballroom and Soundtracks ----------------------------------------------
 .PHONY: table4-ballroom table5-soundtracks download-ballroom

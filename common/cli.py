@@ -229,9 +229,12 @@ def guarded(call) -> int:
 def _command(args) -> int:
     """Carry out a parsed command; returns the exit status."""
     if args.command == "list":
-        for name, factory in available_tables().items():
-            spec = factory()
-            print(f"{name:40s} make {spec.make_target:32s} {spec.dataset.dir_variable}  {spec.title}")
+        rows = [(name, f"make {spec.make_target}", spec.dataset.dir_variable, spec.title)
+                for name, spec in ((name, factory()) for name, factory in available_tables().items())]
+        header = ("table", "target", "dataset", "title")
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+        for row in [header, *rows]:
+            print("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3])
     elif args.command in ("run", "collect"):
         args.collect_only = args.command == "collect"
         spec = _table(args.table)
