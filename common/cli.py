@@ -267,7 +267,16 @@ def _command(args) -> int:
         print(f"wrote {write_report(args.results_dir)}")
     elif args.command == "download":
         loader = importlib.import_module(f"common.datasets.{args.dataset}")
-        print(f"{loader.NAME} is in {loader.download(args.dest)}")
+        destination = Path(args.dest)
+        created = not destination.exists()
+        try:
+            print(f"{loader.NAME} is in {loader.download(destination)}")
+        except BaseException:
+            if created and destination.is_dir():  # leave nothing behind that the next run would mistake for data
+                import shutil
+
+                shutil.rmtree(destination, ignore_errors=True)
+            raise
     return 0
 
 

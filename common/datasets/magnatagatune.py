@@ -66,7 +66,7 @@ BASE_URLS = ("https://mirg.city.ac.uk/datasets/magnatagatune/",
 #: How to obtain the dataset (for "not found" messages).
 HOW_TO_GET = ("MagnaTagATune mp3.zip.001-003 + annotations_final.csv from "
               "https://mirg.city.ac.uk/codeapps/the-magnatagatune-dataset "
-              "(python -m common.cli download magnatagatune --dest DIR)")
+              "(make download-mtat MTAT_DIR=DIR)")
 
 DOWNLOAD_FILES = ("mp3.zip.001", "mp3.zip.002", "mp3.zip.003", ANNOTATIONS_FILE, CLIP_INFO_FILE)
 

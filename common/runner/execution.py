@@ -35,7 +35,7 @@ import pandas as pd
 
 from common.cache import atomic_write_bytes
 from common.confusion import write_confusion_matrices
-from common.errors import ConfigError
+from common.errors import ConfigError, DatasetError
 from common.results import write_json
 from common.runner.assembly import assemble, collect_records, write_figure, write_tables
 from common.runner.identity import ContentHashes, code_version, tracks_digest, unit_identity
@@ -259,7 +259,12 @@ def make_plan(request: Request) -> Plan:
         DatasetError: see :func:`run_table`.
     """
     spec = request.spec
-    index = spec.dataset.index(request.data_dir)
+    try:
+        index = spec.dataset.index(request.data_dir)
+    except DatasetError as exc:
+        if spec.dataset.how_to_get and not Path(request.data_dir).is_dir():
+            raise DatasetError(f"{exc}\nTo get it: {spec.dataset.how_to_get}") from None
+        raise
     _log(f"  dataset {index.name} at {index.root}: {len(index.tracks)} tracks indexed, "
          f"{len(index.problems)} unusable files, {len(index.unexpected)} unexpected files")
     for path, reason in sorted(index.problems.items()):

@@ -529,8 +529,9 @@ def load_source_model(weights_path: str | Path, n_source_outputs: int, model_con
     if not path.is_file():
         raise ConfigError(
             f"pre-trained CRNN-TF weights not found: {path}.\nTable III's transfer rows start from the CRNN-TF "
-            f"trained on MagnaTagATune for Table I (make crnn_tf-table1-mtat MTAT_DIR=... writes them to "
-            f"work/crnn_tf/table1_mtat/CRNN-TF/fold_00/best.weights.h5). Point at a weights file with CRNN_TF_WEIGHTS=/path/to/file.weights.h5, or run only the "
+            f"trained on MagnaTagATune for Table I (make crnn_tf-table1-mtat MTAT_DIR=..., with the paper's epochs, "
+            f"writes them to work/crnn_tf/table1_mtat/CRNN-TF/fold_00/best.weights.h5; a run with an EPOCHS cap keeps "
+            f"its checkpoint in its own work/crnn_tf/table1_mtat/CRNN-TF/fold_00-<identity>/ folder). Point at a weights file with CRNN_TF_WEIGHTS=/path/to/file.weights.h5, or run only the "
             f"schemes that need none: SCHEMES='MFCC + SVM,CRNN-TF'.")
     source = models.build_crnn_tf(n_source_outputs, "tags", model_config)
     try:

@@ -106,3 +106,22 @@ def test_features_beyond_the_memory_budget_are_read_back_from_the_cache(tmp_path
     assert not lazy.all_in_memory and held.all_in_memory and len(lazy) == len(held) == 40
     for track_id in held:
         np.testing.assert_array_equal(lazy[track_id], held[track_id])
+
+
+def test_a_missing_dataset_names_how_to_get_it_and_a_failed_download_leaves_nothing(tmp_path, capsys, monkeypatch):
+    from common import cli
+    from common.datasets import gtzan as gtzan_module
+    from common.errors import DatasetError
+
+    code = cli.main(["run", "mcclstm.table3_gtzan", "--data-dir", str(tmp_path / "absent"), "--results-dir",
+                     str(tmp_path / "r"), "--work-dir", str(tmp_path / "w")])
+    assert code == 2 and "make download-gtzan" in capsys.readouterr().err
+
+    def unreachable(destination):
+        (tmp_path / "data" / "gtzan").mkdir(parents=True, exist_ok=True)
+        raise DatasetError("GTZAN download failed: no mirror reachable")
+
+    monkeypatch.setattr(gtzan_module, "download", unreachable)
+    code = cli.main(["download", "gtzan", "--dest", str(tmp_path / "data" / "gtzan")])
+    assert code == 2 and "download failed" in capsys.readouterr().err
+    assert not (tmp_path / "data" / "gtzan").exists()  # the next run says "not found", not "layout not recognised"
