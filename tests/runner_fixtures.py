@@ -99,9 +99,12 @@ def main(argv=None) -> int:
     scheme = MajorityScheme(hold_fold=args.hold_fold, work=args.work)
     from common.runner.fanout import parse_shard
 
-    return guarded(lambda: run_table(toy_spec(scheme), args.data, results_dir=args.results, work_dir=args.work,
-                                     folds=args.folds, epochs=args.epochs, progress=False,
-                                     shard=parse_shard(args.shard) if args.shard else None) and 0)
+    def run() -> int:
+        run_table(toy_spec(scheme), args.data, results_dir=args.results, work_dir=args.work, folds=args.folds,
+                  epochs=args.epochs, progress=False, shard=parse_shard(args.shard) if args.shard else None)
+        return 0
+
+    return guarded(run)
 
 
 if __name__ == "__main__":
