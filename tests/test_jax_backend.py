@@ -11,7 +11,6 @@ Skipped, saying so, when jax is not installed (``pip install -e .[dev]`` install
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import re
@@ -46,8 +45,8 @@ def expected_schemes() -> dict[str, list[str]]:
 
 @pytest.mark.e2e
 def test_every_scheme_trains_under_jax(tmp_path):
-    if importlib.util.find_spec("jax") is None:
-        pytest.skip("jax is not installed: the JAX-backend check needs it (pip install -e .[dev] installs jax[cpu])")
+    pytest.importorskip("jax", exc_type=ImportError, reason="jax is not importable: the JAX-backend check needs it "
+                                                        "(pip install -e .[dev] installs jax[cpu])")
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": "",
            "TF_CPP_MIN_LOG_LEVEL": "2",
            # LLVM optimisation level 0: the many small train steps compile ~2.5x faster on a CPU
