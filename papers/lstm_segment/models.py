@@ -142,9 +142,13 @@ class StreamingRNN(layers.Layer):
         return outputs[0]
 
     def reset_streams(self):
-        """Zero every stream's state (start of an epoch)."""
+        """Zero every stream's state (start of an epoch).
+
+        ``ops.zeros(shape, dtype)``, not ``ops.zeros_like(variable)``: the JAX backend cannot read a
+        Keras variable as an array there.
+        """
         for variable in self.stream_states:
-            variable.assign(ops.zeros_like(variable))
+            variable.assign(ops.zeros(variable.shape, dtype=variable.dtype))
 
     def compute_output_shape(self, sequence_shape, reset_shape=None):
         return (sequence_shape[0], sequence_shape[1], self.rnn.cell.output_size)

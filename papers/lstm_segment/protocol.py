@@ -249,7 +249,7 @@ def _start_epoch(optimizer: keras.optimizers.Optimizer, rate: float) -> None:
     """Set the rate and zero the momentum buffers (a Kaldi epoch starts from zero momentum)."""
     optimizer.learning_rate = rate
     for variable in getattr(optimizer, "momentums", []) or []:
-        variable.assign(keras.ops.zeros_like(variable))
+        variable.assign(keras.ops.zeros(variable.shape, dtype=variable.dtype))  # zeros_like fails on JAX
 
 
 #: Summed frame cross-entropy: Kaldi nnet1 accumulates the gradient over a minibatch's frames.
