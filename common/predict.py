@@ -618,14 +618,15 @@ def _jsonable(value):
 
 #: How each feature kind is computed (:mod:`common.features`, :mod:`common.melgram`), for ``preprocessing.json``.
 FEATURE_DEFINITIONS = {
-    "logmel": "centred STFT (n_fft // 2 zeros padded at both ends, frame t centred on sample t * hop_length) with "
-              "the periodic window of n_fft samples; |X| ** power; librosa.filters.mel(sr, n_fft, n_mels, fmin, "
+    "logmel": "STFT with the periodic window of n_fft samples, framed as 'center' says (absent: true): true pads "
+              "n_fft // 2 zeros at both ends, frame t centred on sample t * hop_length, n_frames = 1 + n_samples "
+              "// hop_length; false pads nothing, frame t starts at sample t * hop_length, n_frames = 1 + "
+              "(n_samples - n_fft) // hop_length; |X| ** power; librosa.filters.mel(sr, n_fft, n_mels, fmin, "
               "fmax) (Slaney scale and area normalisation); log 'db': 10 * log10(max(S, amin)) with no reference "
-              "and no top_db; 'log': ln(S + log_offset). Layout (n_mels, n_frames), n_frames = 1 + n_samples // "
-              "hop_length. Equals librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, "
-              "hop_length=hop_length, window=scipy.signal.get_window(window, n_fft, fftbins=True), center=True, "
-              "pad_mode='constant', power=power, n_mels=n_mels, fmin=fmin, fmax=fmax), ref=1.0, amin=amin, "
-              "top_db=None) for log 'db'.",
+              "and no top_db; 'log': ln(S + log_offset). Layout (n_mels, n_frames). Equals "
+              "librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length, "
+              "window=scipy.signal.get_window(window, n_fft, fftbins=True), center=center, pad_mode='constant', "
+              "power=power, n_mels=n_mels, fmin=fmin, fmax=fmax), ref=1.0, amin=amin, top_db=None) for log 'db'.",
     "clip_melgram": "the signal is centre-cropped or zero-padded at the end to clip_seconds; then the 'logmel' "
                     "definition with the logmel settings; the dB values are multiplied by db_scale and clipped "
                     "at top_db below the clip's maximum.",

@@ -137,7 +137,8 @@ for export in sys.argv[2:]:
     y = soxr.resample(y.mean(axis=1), sr, f["sample_rate"], quality="VHQ").astype(np.float32)
     mel = librosa.feature.melspectrogram(
         y=y, sr=f["sample_rate"], n_fft=f["n_fft"], hop_length=f["hop_length"],
-        window=scipy.signal.get_window(f["window"], f["n_fft"], fftbins=True), center=True, pad_mode="constant",
+        window=scipy.signal.get_window(f["window"], f["n_fft"], fftbins=True), center=f.get("center", True),
+        pad_mode="constant",
         power=f["power"], n_mels=f["n_mels"], fmin=f["fmin"], fmax=f["fmax"])
     x = librosa.power_to_db(mel, ref=1.0, amin=f["amin"], top_db=None).astype(np.float32)
     n = pre["chunking"]["chunk_frames"]
