@@ -333,7 +333,10 @@ def _section(run: TableRun, base: Path) -> list[str]:
     commit = manifest.get("git_commit")
     info = [("Status", _escape(_status(run))), ("Caps", _escape(caps_text(run))),
             ("Dataset", _dataset(manifest) if manifest else "not recorded"),
-            ("Wall time", _duration(manifest.get("wall_seconds"))),
+            ("Wall time", _duration(manifest.get("wall_seconds")) +
+             (" (this run assembled the table from stored records)" if manifest.get("mode") == "collect" else "")),
+            ("Training time", _duration(manifest.get("unit_seconds_total")) + " (sum over the fold records)"
+             if manifest.get("unit_seconds_total") is not None else "not recorded"),
             ("Hardware", _escape(_hardware(manifest.get("hardware")))),
             ("Git commit", f"`{commit}`" if commit else "not recorded"),
             ("Started", _escape(manifest.get("started", "not recorded")))]

@@ -173,6 +173,7 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
         return None
     with table_lock(results_dir, spec.paper, spec.table_id):
         plan = make_plan(request)
+        plan.manifest["mode"] = "collect" if collect_only else "ray" if ray else "sequential"
         write_json(plan.manifest, plan.progress_outputs["manifest"])  # status "running" until the end
         try:
             if ray:
@@ -395,6 +396,7 @@ def write_outputs(plan: Plan) -> pd.DataFrame:
     if spec.post_run is not None:
         spec.post_run(out_dir, records)
     manifest["wall_seconds"] = time.time() - plan.request.started
+    manifest["unit_seconds_total"] = sum(float(r.get("seconds") or 0.0) for recs in records.values() for r in recs)
     manifest["folds_finished"] = {name: len(recs) for name, recs in records.items()}
     write_json(manifest, outputs["manifest"])
     if complete and layout.partial_dir.is_dir():
