@@ -245,9 +245,11 @@ def find_run(spec, scheme: str, results_dir: str | Path = "results", work_dir: s
         work_dir: root of the work folder (``work``), for the run's layout.
 
     Returns:
-        the canonical run when its manifest lists fold records of ``scheme``; otherwise the
-        partial run (``partial/<table>/<caps label>/<table>_manifest.json``) with records of
-        ``scheme`` whose manifest was written last.
+        the canonical run when its manifest lists fold records of ``scheme`` and their checkpoints
+        are in the work folder; otherwise the partial run (``partial/<table>/<caps
+        label>/<table>_manifest.json``) with records and checkpoints of ``scheme`` whose manifest
+        was written last. (A fresh clone has the committed canonical records but not their
+        checkpoints, which live in the uncommitted work folder.)
 
     Raises:
         ConfigError: ``scheme`` is not a trainable scheme of the table.
@@ -272,15 +274,33 @@ def find_run(spec, scheme: str, results_dir: str | Path = "results", work_dir: s
     partial = sorted((paper_dir / "partial" / spec.table_id).glob(f"*/{spec.table_id}_manifest.json"),
                      key=lambda p: p.stat().st_mtime, reverse=True)
     candidates.extend((False, path, _read_manifest(path)) for path in partial)
+    without_checkpoints = []
     for canonical, path, manifest in candidates:
         if manifest is None or canonical and manifest.get("status") != "complete":
             continue
         caps = _caps(manifest)
         run = TrainedRun(path, manifest, canonical, caps,
                          RunLayout(results_dir, work_dir, spec.paper, spec.table_id, caps))
-        if run.folds(scheme):
+        if not run.folds(scheme):
+            continue
+        if _has_checkpoint(run, scheme):
             return run
+        without_checkpoints.append(f"{run.describe()} ({path})")
+    if without_checkpoints:
+        older += (f" (runs whose fold records exist but whose checkpoints are not under {work_dir}, e.g. committed "
+                  f"results in a fresh clone: {'; '.join(without_checkpoints)})")
     raise NoTrainedRunError(_no_run_message(spec, scheme, results_dir, older))
+
+
+def _has_checkpoint(run: TrainedRun, scheme: str) -> bool:
+    """True when some trained fold of ``scheme`` has its checkpoint in the run's work folder (or the record's)."""
+    for fold, identity in run.folds(scheme).items():
+        if (run.layout.unit_work_dir(scheme, fold, identity) / CHECKPOINT_FILE).is_file():
+            return True
+        record = _read_manifest(run.layout.records_root / "folds" / scheme / f"fold_{fold:02d}" / f"{identity}.json")
+        if record and record.get("work_dir") and (Path(record["work_dir"]) / CHECKPOINT_FILE).is_file():
+            return True
+    return False
 
 
 def select_folds(run: TrainedRun, spec, scheme: str, fold: int | None = None, ensemble: bool = False) -> list[int]:

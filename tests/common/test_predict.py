@@ -132,14 +132,30 @@ def test_fold_selection(tmp_path):
 def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     spec = table3_gtzan()
     results, work = tmp_path / "results", tmp_path / "work"
-    fake_run(results, work, spec, {"MCCLSTM": [0]}, QUICK, checkpoint=False)
-    run = find_run(spec, "MCCLSTM", results, work)
-    with pytest.raises(ConfigError, match=r"checkpoint of mcclstm.table3_gtzan MCCLSTM fold 0 .* not found: .*"
-                                          r"fold_00-[0-9a-f]{16}/best.weights.h5"):
-        fold_source(spec, run, "MCCLSTM", 0)
+    fake_run(results, work, spec, {"MCCLSTM": [0, 1]}, QUICK, checkpoint=False)
+    with pytest.raises(NoTrainedRunError, match=r"checkpoints are not under .*partial run \(2/10 folds"):
+        find_run(spec, "MCCLSTM", results, work)
     status = cli.main(["predict", "mcclstm.table3_gtzan", "MCCLSTM", "a.wav", "--results-dir", str(results),
                        "--work-dir", str(work)])
-    assert status == 2 and "error: checkpoint of mcclstm.table3_gtzan MCCLSTM fold 0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert status == 2 and "checkpoints are not under" in err and "make table3-gtzan" in err
+    # one fold's checkpoint present, the other's missing: the run is used, the missing fold is named
+    run_dir = next((work / "mcclstm" / "table3_gtzan" / "MCCLSTM").glob("fold_00-*"))
+    (run_dir / "best.weights.h5").write_bytes(b"placeholder")
+    run = find_run(spec, "MCCLSTM", results, work)
+    with pytest.raises(ConfigError, match=r"checkpoint of mcclstm.table3_gtzan MCCLSTM fold 1 .* not found: .*"
+                                          r"fold_01-[0-9a-f]{16}/best.weights.h5"):
+        fold_source(spec, run, "MCCLSTM", 1)
+
+
+def test_a_canonical_run_without_checkpoints_gives_way_to_a_partial_run_with_them(tmp_path):
+    """A fresh clone has the committed canonical records but not their checkpoints (work/ is not committed)."""
+    spec = table3_gtzan()
+    results, work = tmp_path / "results", tmp_path / "work"
+    fake_run(results, work, spec, {"MCCLSTM": list(range(10))}, FULL, canonical=True, checkpoint=False)
+    fake_run(results, work, spec, {"MCCLSTM": [0, 1]}, QUICK)
+    run = find_run(spec, "MCCLSTM", results, work)
+    assert not run.canonical and run.caps == QUICK
 
 
 def test_moved_work_folder_falls_back_to_the_records_folder(tmp_path):
