@@ -7,6 +7,7 @@ was saved); the run's manifest and records are laid out as the runner does (test
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import os
 import subprocess
 import sys
@@ -25,9 +26,7 @@ MTAT_TAGS = ["guitar", "classical", "slow", "techno", "strings"] + [f"tag{i:02d}
 
 def _save_checkpoint(spec, scheme, results, work, build):
     """Build the model as the protocol does and save its (initial) weights as the fold's checkpoint."""
-    run = find_run(spec, scheme, results, work)
-    identity = run.folds(scheme)[0]
-    unit = run.layout.unit_work_dir(scheme, 0, identity)
+    [unit] = (Path(work) / spec.paper / spec.table_id / scheme).glob("fold_00-*")  # made by fake_run, no checkpoint yet
     keras.backend.clear_session()
     keras.utils.set_random_seed(3)
     model = build()
