@@ -3,7 +3,8 @@
 The table CSV has one row per (scheme, metric) with the columns of :data:`TABLE_COLUMNS`:
 
 - ``paper_mean``, ``paper_std``: the paper's published numbers (empty where it gives none);
-- ``our_mean``, ``our_std``: what this code computed, over ``folds_run`` folds (std: sample std);
+- ``our_mean``, ``our_std``: what this code computed, over ``folds_run`` folds (std: sample std;
+  empty for a single fold, which has no spread);
 - ``difference``: ``our_mean - paper_mean``;
 - ``n_tracks``: usable tracks of the dataset the run used (tells a full dataset from a subset);
 - ``status``: ``reproduced`` (this code trained and evaluated the scheme on every fold of the
@@ -86,7 +87,8 @@ def build_table(scheme_names: list[str], metrics: list[str], reference: dict, fo
             if paper is None and scheme not in trainable:
                 continue
             values = [f[metric] for f in fold_metrics.get(scheme, []) if metric in f]
-            ours = mean_std(values) if values else (math.nan, math.nan)
+            # one fold has no spread: its std is empty (NaN), not 0
+            ours = mean_std(values) if len(values) > 1 else (values[0] if values else math.nan, math.nan)
             if scheme not in trainable:
                 status = "paper-only"
             else:

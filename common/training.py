@@ -238,7 +238,24 @@ def train(model: keras.Model, train_ds, validation_ds, config: TrainingConfig, *
 
 
 def gpu_count() -> int:
-    """Number of GPUs TensorFlow sees."""
+    """Number of GPUs the Keras backend in use trains on.
+
+    TensorFlow: its physical GPU devices; JAX: ``jax.devices()`` on the ``gpu`` platform (CUDA or
+    ROCm); PyTorch: ``torch.cuda.device_count()``. Under JAX or PyTorch, TensorFlow (which only
+    feeds tf.data on the CPU) is not asked, so "auto" mixed precision follows the devices that train.
+
+    Returns:
+        int >= 0.
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return sum(device.platform == "gpu" for device in jax.devices())
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.device_count()
     import tensorflow as tf
 
     return len(tf.config.list_physical_devices("GPU"))
@@ -275,11 +292,14 @@ def distribution_strategy():
     """``tf.distribute.MirroredStrategy`` over all GPUs when there are several, else the default.
 
     Build and compile the model inside ``strategy.scope()``; the batch size of the input
-    pipeline is then the global batch, split evenly over the replicas.
+    pipeline is then the global batch, split evenly over the replicas. Only the TensorFlow
+    backend replicates a model this way; under JAX or PyTorch the default (no-op) strategy is
+    returned and a unit trains on one device: use the fan-out (``--ray``, ``--shard``; one GPU
+    per unit) to occupy several GPUs.
     """
     import tensorflow as tf
 
-    if gpu_count() > 1:
+    if keras.backend.backend() == "tensorflow" and gpu_count() > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
 

@@ -9,7 +9,11 @@ Universitat Pompeu Fabra), which unpacks to one folder per dance style::
                                                          ChaChaCha/Albums-Cafe_Paradiso-05.wav
       allBallroomFiles                                <- list of the files ("./<Style>/<name>.wav")
 
-``root`` may be ``BallroomData/`` itself or the folder holding it. The ten style folder names and
+``root`` may be ``BallroomData/`` itself or the folder holding it. Data downloaded with mirdata
+(``mirdata.initialize("ballroom").download()``) has the same style folders under
+``<data_home>/B_1.0/audio/`` (mirdata unpacks ``BallroomData`` there); ``root`` may then be that
+``audio`` folder, ``B_1.0``, the data home (``~/mir_datasets/ballroom``) or the folder holding it
+(``~/mir_datasets``). The ten style folder names and
 the ``allBallroomFiles`` list were checked against public code that reads the archive (mirdata's
 Ballroom index, several beat-tracking repositories); the per-folder split of the 98 rumba excerpts
 over the three rumba folders was not verified and is not relied on.
@@ -79,11 +83,16 @@ ARCHIVE_MD5 = "2872a3e52070bc342a4510a95e2fa0b8"
 #: Which copy is used when one file name is in two style folders of one class (module text).
 DUPLICATE_RULE = "Ballroom keeps the first in folder order"
 
+#: Where the style folders may lie under ``root`` (module text): the archive unpacked, or mirdata's layout.
+LAYOUT_CANDIDATES = (".", "BallroomData", "B_1.0/audio", "B_1.0/audio/BallroomData", "audio",
+                     "audio/BallroomData", "ballroom/B_1.0/audio", "ballroom/B_1.0/audio/BallroomData")
+
 #: The list of files shipped in the archive.
 FILE_LIST = "allBallroomFiles"
 
 LAYOUT = ("  <BALLROOM_DIR>/BallroomData/<Style>/<name>.wav   (data1.tar.gz unpacked; BALLROOM_DIR may also\n"
           "  be the BallroomData folder itself)\n"
+          "  or, downloaded with mirdata, <BALLROOM_DIR>/B_1.0/audio/<Style>/<name>.wav\n"
           f"  with <Style> one of: {', '.join(FOLDER_CLASSES)}\n"
           f"  Get it from {ARCHIVE_URL} (make download-ballroom).")
 
@@ -92,7 +101,8 @@ def find_data_folder(root: str | Path) -> Path:
     """Locate the folder whose sub-folders are the dance styles.
 
     Args:
-        root: ``BallroomData/`` or a folder holding it.
+        root: ``BallroomData/`` or a folder holding it, or mirdata's ``B_1.0/audio/`` or a folder
+            holding that (:data:`LAYOUT_CANDIDATES`, tried in that order).
 
     Returns:
         the folder holding ``ChaChaCha/``, ``Jive/``, ...
@@ -101,7 +111,7 @@ def find_data_folder(root: str | Path) -> Path:
         DatasetError: ``root`` is missing or holds no style folder.
     """
     root = require_folder(Path(root), "Ballroom", LAYOUT, "BALLROOM_DIR")
-    for folder in (root, root / "BallroomData"):
+    for folder in (root / candidate for candidate in LAYOUT_CANDIDATES):
         if folder.is_dir() and any((folder / style).is_dir() for style in FOLDER_CLASSES):
             return folder
     found = sorted(p.name for p in root.iterdir())[:10]

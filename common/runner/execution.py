@@ -38,7 +38,7 @@ from common.confusion import write_confusion_matrices
 from common.errors import ConfigError, DatasetError
 from common.results import write_json
 from common.runner.assembly import assemble, collect_records, write_figure, write_tables
-from common.runner.identity import ContentHashes, code_version, tracks_digest, unit_identity
+from common.runner.identity import ContentHashes, code_version, dataset_modules, tracks_digest, unit_identity
 from common.runner.layout import RunCaps, RunLayout, check_writable, remove_stale_temporaries
 from common.runner.locking import table_lock, unit_lock
 from common.runner.manifest import git_commit, hardware, library_versions
@@ -293,7 +293,7 @@ def make_plan(request: Request) -> Plan:
     audio = {s.fold: tracks_digest([tracks[i] for i in (*s.train, *s.validation, *s.test)], hashes)
              for s in run_splits}
     hashes.save()
-    code = code_version(spec.paper)
+    code = code_version(spec.paper, datasets=dataset_modules(spec.dataset.index))
     identities, payloads = {}, {}
     for scheme in spec.trainable():
         for split in run_splits:

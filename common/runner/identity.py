@@ -7,7 +7,7 @@ result:
 - the feature extractor's configuration (its fingerprint);
 - the fold's split (the train / validation / test track ids);
 - the epoch cap (None for the scheme's own setting) and the unit's seed;
-- the code version of the models and protocols (:func:`code_version`);
+- the code version of the models, protocols and the table's dataset loader (:func:`code_version`);
 - the content of every audio file the fold reads (:class:`ContentHashes`).
 
 Two units with the same identity compute the same thing (up to the non-determinism of the
@@ -75,27 +75,23 @@ def _imported_modules(path: Path) -> set[str]:
     return {name for name in names if name.split(".")[0] in ("common", "papers")}
 
 
-def code_version(paper: str, repository: Path | None = None) -> str:
-    """Hash of the code that computes a paper's fold results.
+#: Package of the dataset loaders, one module per dataset (``common.datasets.gtzan``, ...).
+DATASETS_PACKAGE = "common.datasets"
 
-    Covers ``papers/<paper>/tables.py`` and every repository module it imports, directly or
-    through other modules (models, protocol, layers, features, training, datasets, ...), except
-    :data:`ORCHESTRATION_MODULES`; each file is reduced to its syntax tree without docstrings. So
-    editing documentation, comments, the runner or another paper keeps stored results valid,
-    while any change of code that computes them invalidates them.
 
-    Args:
-        paper: paper package name (``"mcclstm"``).
-        repository: repository root (default: the one this file is in).
+def _is_dataset_module(name: str) -> bool:
+    """True for one dataset's loader module (``common.datasets.<dataset>``), not the shared ``base``."""
+    parts = name.split(".")
+    return (len(parts) == 3 and ".".join(parts[:2]) == DATASETS_PACKAGE
+            and parts[2] not in ("base", "__init__"))
 
-    Returns:
-        16 hex digits.
-    """
-    root = repository or Path(__file__).resolve().parents[2]
-    pending, seen = [f"papers.{paper}.tables"], {}
+
+def _closure(roots: list[str], root: Path, skip) -> dict[str, Path]:
+    """Repository modules reachable from ``roots`` through imports (``{name: file}``), not entering ``skip``."""
+    pending, seen = list(roots), {}
     while pending:
         name = pending.pop()
-        if name in seen or any(name == m or name.startswith(m + ".") for m in ORCHESTRATION_MODULES):
+        if name in seen or skip(name):
             continue
         path = _module_file(name, root)
         if path is None:
@@ -105,8 +101,65 @@ def code_version(paper: str, repository: Path | None = None) -> str:
         if parent != name and parent not in seen:
             pending.append(parent)
         pending.extend(_imported_modules(path))
+    return seen
+
+
+def code_version(paper: str, repository: Path | None = None, datasets: tuple[str, ...] | None = None) -> str:
+    """Hash of the code that computes a table's fold results.
+
+    Covers ``papers/<paper>/tables.py`` and every repository module it imports, directly or
+    through other modules (models, protocol, layers, features, training, datasets, ...), except
+    :data:`ORCHESTRATION_MODULES`; each file is reduced to its syntax tree without docstrings. So
+    editing documentation, comments, the runner or another paper keeps stored results valid,
+    while any change of code that computes them invalidates them.
+
+    A paper's ``tables.py`` imports the loaders of all its datasets, but one table reads one
+    dataset: with ``datasets`` given, the only dataset modules (``common.datasets.<name>``; the
+    shared ``common.datasets.base`` always counts) covered are those named and what they import,
+    so a change to the Ballroom loader leaves the GTZAN table's stored results valid.
+
+    Args:
+        paper: paper package name (``"mcclstm"``).
+        repository: repository root (default: the one this file is in).
+        datasets: module names of the table's dataset loaders (``("common.datasets.gtzan",)``;
+            :func:`dataset_modules`), or None for every loader the paper imports.
+
+    Returns:
+        16 hex digits.
+    """
+    root = repository or Path(__file__).resolve().parents[2]
+
+    def orchestration(name: str) -> bool:
+        return any(name == m or name.startswith(m + ".") for m in ORCHESTRATION_MODULES)
+
+    seen = {}
+    if datasets is not None:
+        seen.update(_closure(list(datasets), root, orchestration))
+        allowed = set(seen)
+
+        def skip(name: str) -> bool:
+            return orchestration(name) or (_is_dataset_module(name) and name not in allowed)
+    else:
+        skip = orchestration
+    seen.update(_closure([f"papers.{paper}.tables"], root, skip))
     files = sorted(set(seen.values()))
     return fingerprint({str(p.relative_to(root)): _source_digest(p) for p in files})
+
+
+def dataset_modules(index_function) -> tuple[str, ...]:
+    """Module names of a dataset's loader: ``(index_function.__module__,)``, unwrapping ``functools.partial``.
+
+    Args:
+        index_function: a :class:`~common.runner.spec.DatasetSpec`'s ``index`` (a function or a partial of one).
+
+    Returns:
+        one module name (``("common.datasets.ballroom",)``), or ``()`` when the function has no module.
+    """
+    function = index_function
+    while hasattr(function, "func"):
+        function = function.func
+    module = getattr(function, "__module__", None)
+    return (module,) if module else ()
 
 
 class ContentHashes:

@@ -55,3 +55,13 @@ def test_all_results_runs_the_rows_whose_preflight_passes(tmp_path, capsys, monk
     table = pd.read_csv(tmp_path / "r" / "toy" / "partial" / "table_toy" / "schemes-majority" /
                         "table_toy.csv").set_index("scheme")
     assert table.loc["majority", "status"] == "reproduced" and table.loc["transfer", "status"] == "not run"
+
+
+def test_a_single_fold_has_no_std_rather_than_zero(tmp_path):
+    frame = build_table(["A", "B"], ["accuracy"], {}, {"A": [{"accuracy": 78.0}],
+                                                       "B": [{"accuracy": 78.0}, {"accuracy": 82.0}]},
+                        trainable={"A", "B"}, n_tracks=100)
+    rows = frame.set_index("scheme")
+    assert rows.loc["A", "our_mean"] == 78.0 and math.isnan(rows.loc["A", "our_std"])
+    assert abs(rows.loc["B", "our_std"] - 2.8284) < 1e-4
+    plot_table(frame, tmp_path / "t.png", "one fold")  # no error bar for A, no failure

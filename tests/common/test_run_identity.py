@@ -50,3 +50,46 @@ def test_content_hashes_are_remembered_by_path_size_and_mtime(tmp_path):
     assert again.of(audio) == first and not again._new  # read from the store, not hashed again
     audio.write_bytes(b"abcd")  # another size: seen even within one time-stamp tick
     assert ContentHashes(tmp_path / "cache").of(audio) != first
+
+
+def test_table_code_version_covers_only_its_own_dataset_loader(tmp_path):
+    """A table reads one dataset: editing another dataset's loader keeps its stored results valid."""
+    files = {
+        "papers/__init__.py": "",
+        "papers/toy/__init__.py": "",
+        "papers/toy/tables.py": "from common.datasets import gtzan, ballroom\nfrom common.layers import Mask\n",
+        "common/__init__.py": "",
+        "common/layers.py": "class Mask:\n    pass\n",
+        "common/datasets/__init__.py": "",
+        "common/datasets/base.py": "class Track:\n    pass\n",
+        "common/datasets/gtzan.py": "from common.datasets.base import Track\nfrom common.datasets import extra\nG = 1\n",
+        "common/datasets/extra.py": "E = 1\n",
+        "common/datasets/ballroom.py": "from common.datasets.base import Track\nB = 1\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    gtzan_only = ("common.datasets.gtzan",)
+    whole, table = code_version("toy", tmp_path), code_version("toy", tmp_path, datasets=gtzan_only)
+    (tmp_path / "common/datasets/ballroom.py").write_text("from common.datasets.base import Track\nB = 2\n")
+    assert code_version("toy", tmp_path, datasets=gtzan_only) == table  # another table's dataset
+    assert code_version("toy", tmp_path) != whole  # the paper-wide version still sees it
+    for name, text in (("common/datasets/gtzan.py", "from common.datasets.base import Track\n"
+                                                    "from common.datasets import extra\nG = 2\n"),
+                       ("common/datasets/extra.py", "E = 2\n"),  # imported by the table's own loader
+                       ("common/datasets/base.py", "class Track:\n    x = 1\n"),
+                       ("common/layers.py", "class Mask:\n    y = 1\n")):
+        (tmp_path / name).write_text(text)
+        changed = code_version("toy", tmp_path, datasets=gtzan_only)
+        assert changed != table, name
+        table = changed
+
+
+def test_dataset_modules_unwraps_partials():
+    from functools import partial
+
+    from common.datasets import gtzan, ismir2004
+    from common.runner.identity import dataset_modules
+
+    assert dataset_modules(gtzan.index) == ("common.datasets.gtzan",)
+    assert dataset_modules(partial(ismir2004.index, subsets=("training",))) == ("common.datasets.ismir2004",)

@@ -48,6 +48,8 @@ def test_outputs_and_resume_after_interruption(tmp_path):
     assert "cpu_count" in manifest["hardware"] and manifest["wall_seconds"] > 0
     assert len(list((out / "table_toy" / "splits").glob("*.json"))) == 1
     assert manifest["caps"]["description"] == "full protocol" and len(manifest["records"]) == 3
+    from common.runner.identity import code_version
+    assert manifest["code_version"] == code_version("toy", datasets=("common.datasets.gtzan",))  # the table's loader only
     assert not unfinished.exists()  # the unfinished run's partial table is gone once the table is complete
 
 

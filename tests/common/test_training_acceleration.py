@@ -64,3 +64,24 @@ def test_single_device_uses_the_default_strategy():
 def test_describe_lists_acceleration_only_when_set():
     assert "mixed_precision" not in TrainingConfig().describe()
     assert TrainingConfig(mixed_precision="off", jit_compile="on").describe()["jit_compile"] == "on"
+
+
+def test_gpu_count_asks_the_keras_backend_that_trains(monkeypatch):
+    """Under JAX the GPUs are JAX's devices, not TensorFlow's (TF only feeds tf.data there)."""
+    import sys
+    import types
+
+    import keras
+    import tensorflow as tf
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    fake_jax = types.SimpleNamespace(devices=lambda: [types.SimpleNamespace(platform="gpu"),
+                                                      types.SimpleNamespace(platform="gpu"),
+                                                      types.SimpleNamespace(platform="cpu")])
+    monkeypatch.setitem(sys.modules, "jax", fake_jax)
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    assert gpu_count() == 2
+    assert distribution_strategy().num_replicas_in_sync == 1  # no MirroredStrategy outside TensorFlow
+    monkeypatch.setattr(keras.backend, "backend", lambda: "tensorflow")
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"] if kind == "GPU" else [])
+    assert gpu_count() == 1

@@ -175,3 +175,23 @@ def test_same_file_name_in_two_folders_of_one_class_keeps_the_first(tmp_path):
     assert idx.problems[str(copy)] == (f"duplicate of {kept.path}: same track id 'Albums-Gen_Rumba-American-00' "
                                        f"(Ballroom keeps the first in folder order)")
     assert len(idx.tracks) == 10
+
+
+def test_mirdata_layout_is_accepted_at_every_level(tmp_path):
+    """mirdata unpacks data1.tar.gz's BallroomData into <data_home>/B_1.0/audio/<Style>/ (issue 12, item 11)."""
+    archive = write_ballroom(tmp_path / "archive", 1)
+    reference = [t.track_id for t in ballroom.index(archive).tracks]
+    audio = tmp_path / "mir_datasets" / "ballroom" / "B_1.0" / "audio"
+    audio.parent.mkdir(parents=True)
+    archive.rename(audio)
+    for root in (audio, audio.parent, audio.parent.parent, audio.parent.parent.parent):
+        idx = ballroom.index(root)
+        assert idx.root == audio.resolve(), root
+        assert [t.track_id for t in idx.tracks] == reference and idx.problems == {} and idx.unexpected == []
+        assert idx.tracks[0].path.parent.parent == audio.resolve()
+
+
+def test_layout_message_names_the_mirdata_layout(tmp_path):
+    (tmp_path / "something").mkdir()
+    with pytest.raises(DatasetError, match=r"B_1\.0/audio/<Style>"):
+        ballroom.index(tmp_path)

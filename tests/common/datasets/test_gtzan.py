@@ -13,7 +13,8 @@ def make_tree(root, per_genre=2, folder="genres", ext="au"):
 
 
 @pytest.mark.parametrize("folder,ext", [("genres", "au"), ("genres", "wav"), ("genres_original", "wav"),
-                                        ("Data/genres_original", "wav")])
+                                        ("Data/genres_original", "wav"),
+                                        ("gtzan_genre/genres", "wav")])  # mirdata: <data_home>/gtzan_genre/genres
 def test_layouts(tmp_path, folder, ext):
     make_tree(tmp_path, folder=folder, ext=ext)
     index = gtzan.index(tmp_path)
