@@ -687,6 +687,10 @@ def main(argv=None) -> int:
     parser.add_argument("--records", default="results/mcclstm",
                         help="folder of the last canonical Table 3 run (its fold records give the epochs)")
     args = parser.parse_args(argv)
+    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+        from common.tensorflow_logging import import_tensorflow_quietly
+
+        import_tensorflow_quietly()  # as the CLI does: no CPU-machine start-up noise
     schemes = [name for item in args.schemes or [] for name in item.split(",") if name] or None
     source = None if args.source.lower() == "none" else args.source
     from common.errors import ConfigError

@@ -78,9 +78,13 @@ def run_units_on_ray(plan) -> list[dict]:
         return []
     started_here = not ray.is_initialized()
     if started_here:
+        runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(
+            filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}}
+        if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+            # each worker imports TensorFlow as the CLI does, without its CPU-machine start-up noise
+            runtime_env["worker_process_setup_hook"] = "common.tensorflow_logging.import_tensorflow_quietly"
         ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=True,
-                 runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(
-                     filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}})
+                 runtime_env=runtime_env)
     try:
         gpus = ray.cluster_resources().get("GPU", 0)
         task = ray.remote(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1, max_retries=0)(_unit_task)

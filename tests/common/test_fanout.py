@@ -94,3 +94,33 @@ def test_a_local_ray_run_equals_the_sequential_run(gtzan_mini, sequential, work,
     assert records(tmp_path / "r") == records(sequential[0])
     pd.testing.assert_frame_equal(table(tmp_path / "r"), table(sequential[0]))
     print(f"toy table on gtzan-mini: sequential {sequential[1]:.1f} s, local Ray with 2 workers {seconds:.1f} s")
+
+
+def test_ray_workers_import_tensorflow_quietly(monkeypatch):
+    """Each Ray worker runs the CLI's quiet TensorFlow import (no cuInit / CPU notices per worker)."""
+    import importlib
+    import types
+
+    from common.runner import fanout
+
+    calls = {}
+
+    class Plan:
+        def units(self):
+            return [("s", 0)]
+
+        store = types.SimpleNamespace(load=lambda *a: None)
+        identities = {("s", 0): "x"}
+        request = None
+
+    fake = types.SimpleNamespace(
+        is_initialized=lambda: False, init=lambda **kw: calls.update(kw), shutdown=lambda: None,
+        cluster_resources=lambda: {"CPU": 2}, get=lambda refs: [],
+        remote=lambda **kw: (lambda f: types.SimpleNamespace(remote=lambda *a: None)))
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    fanout.run_units_on_ray(Plan())
+    hook = calls["runtime_env"]["worker_process_setup_hook"]
+    module, _, name = hook.rpartition(".")
+    from common.tensorflow_logging import import_tensorflow_quietly
+    assert getattr(importlib.import_module(module), name) is import_tensorflow_quietly
