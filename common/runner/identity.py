@@ -122,7 +122,8 @@ def code_version(paper: str, repository: Path | None = None, datasets: tuple[str
         paper: paper package name (``"mcclstm"``).
         repository: repository root (default: the one this file is in).
         datasets: module names of the table's dataset loaders (``("common.datasets.gtzan",)``;
-            :func:`dataset_modules`), or None for every loader the paper imports.
+            :func:`dataset_modules`), or None (or empty: the loader's module is unknown) for every
+            loader the paper imports.
 
     Returns:
         16 hex digits.
@@ -133,7 +134,7 @@ def code_version(paper: str, repository: Path | None = None, datasets: tuple[str
         return any(name == m or name.startswith(m + ".") for m in ORCHESTRATION_MODULES)
 
     seen = {}
-    if datasets is not None:
+    if datasets:
         seen.update(_closure(list(datasets), root, orchestration))
         allowed = set(seen)
 

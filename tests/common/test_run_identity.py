@@ -74,6 +74,7 @@ def test_table_code_version_covers_only_its_own_dataset_loader(tmp_path):
     (tmp_path / "common/datasets/ballroom.py").write_text("from common.datasets.base import Track\nB = 2\n")
     assert code_version("toy", tmp_path, datasets=gtzan_only) == table  # another table's dataset
     assert code_version("toy", tmp_path) != whole  # the paper-wide version still sees it
+    assert code_version("toy", tmp_path, datasets=()) == code_version("toy", tmp_path)  # unknown loader: all count
     for name, text in (("common/datasets/gtzan.py", "from common.datasets.base import Track\n"
                                                     "from common.datasets import extra\nG = 2\n"),
                        ("common/datasets/extra.py", "E = 2\n"),  # imported by the table's own loader
