@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from common.fcn import FCNConfig
-from common.predict import find_run, predict_files, prepare_file
+from common.predict import predict_files, prepare_file
 from tests.audio_fixtures import write_audio
 from tests.common.test_predict import QUICK, fake_run
 
