@@ -41,7 +41,7 @@ from common.runner.assembly import assemble, collect_records, write_figure, writ
 from common.runner.identity import ContentHashes, code_version, dataset_modules, tracks_digest, unit_identity
 from common.runner.layout import RunCaps, RunLayout, check_writable, remove_stale_temporaries
 from common.runner.locking import table_lock, unit_lock
-from common.runner.manifest import git_commit, hardware, library_versions
+from common.runner.manifest import git_commit, hardware, library_versions, run_with_same_records
 from common.runner.preparation import prepare_features
 from common.runner.records import RecordStore
 from common.runner.spec import FoldContext, TableSpec
@@ -398,7 +398,12 @@ def write_outputs(plan: Plan) -> pd.DataFrame:
     manifest["wall_seconds"] = time.time() - plan.request.started
     manifest["unit_seconds_total"] = sum(float(r.get("seconds") or 0.0) for recs in records.values() for r in recs)
     manifest["folds_finished"] = {name: len(recs) for name, recs in records.items()}
-    write_json(manifest, outputs["manifest"])
+    stored = run_with_same_records(outputs["manifest"], manifest) if complete else None
+    if stored is None:
+        write_json(manifest, outputs["manifest"])
+    else:  # nothing new was computed: the manifest of the run that trained these records stays
+        _log(f"  {outputs['manifest']} kept: it names the same fold records (run started {stored.get('started')}, "
+             f"commit {stored.get('git_commit')})")
     if complete and layout.partial_dir.is_dir():
         shutil.rmtree(layout.partial_dir, ignore_errors=True)
     _log(f"  wrote {outputs['csv']} ({manifest['status']}: {caps.describe()}; {manifest['wall_seconds']:.0f} s)")

@@ -66,3 +66,32 @@ def git_commit() -> str | None:
         return commit
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def run_with_same_records(path: str | os.PathLike, manifest: dict) -> dict | None:
+    """The complete run's manifest at ``path`` when it names exactly ``manifest``'s fold records.
+
+    A later run that computes nothing new (every unit reused, or ``collect``) reassembles the
+    same table; its manifest would only replace the provenance of the run that trained the
+    records (start time, commit, wall time, hardware) with its own. The caller keeps the stored
+    manifest instead.
+
+    Args:
+        path: the canonical manifest (``results/<paper>/<table>_manifest.json``); may be absent.
+        manifest: the new manifest, with ``records`` (``{"<scheme>/fold_NN": identity}``) and ``code_version``.
+
+    Returns:
+        the stored manifest (a dict) when its status is ``complete`` and its ``records`` and
+        ``code_version`` equal the new ones; None otherwise (absent, unreadable, different).
+    """
+    import json
+
+    try:
+        stored = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if (isinstance(stored, dict) and stored.get("status") == "complete"
+            and stored.get("records") == manifest.get("records")
+            and stored.get("code_version") == manifest.get("code_version")):
+        return stored
+    return None

@@ -28,9 +28,13 @@ def test_outputs_and_resume_after_interruption(tmp_path):
     run_table(toy_spec(resumed), data, results_dir=tmp_path / "results", work_dir=tmp_path / "work",
                       progress=False)
     assert resumed.calls == [1, 2]  # fold 0 was finished before the interruption: not redone
+    canonical_manifest = tmp_path / "results/toy/table_toy_manifest.json"
+    trained = canonical_manifest.read_bytes()
     again = MajorityScheme()
     run_table(toy_spec(again), data, results_dir=tmp_path / "results", work_dir=tmp_path / "work", progress=False)
     assert again.calls == []
+    # a run that computed nothing keeps the manifest of the run that trained the records
+    assert canonical_manifest.read_bytes() == trained
 
     out = tmp_path / "results" / "toy"
     table = pd.read_csv(out / "table_toy.csv")
