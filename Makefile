@@ -94,7 +94,7 @@ download-gtzan: setup
 clean-work:
 	rm -rf $(WORK_DIR)
 
-# Apply a trained scheme to your own audio (common/predict.py), e.g.
+# Apply a trained scheme to your own audio (common/inference/predict.py), e.g.
 #   make predict TABLE=mcclstm.table3_gtzan SCHEME=MCCLSTM FILES="a.wav b.mp3" [FOLD=K | ENSEMBLE=1] [TOP=5] [EXPORT=dir]
 .PHONY: predict
 TABLE    ?=

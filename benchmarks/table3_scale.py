@@ -108,7 +108,7 @@ def _source_loops(source: Path | None) -> dict[str, np.ndarray]:
     """``{genre: float32 signal}``: the genre's source clips at 22,050 Hz, concatenated in id order."""
     if source is None or not Path(source).is_dir():
         return {}
-    from common.audio import load_audio
+    from common.audio.decoding import load_audio
     from common.datasets import gtzan
 
     index = gtzan.index(source)
@@ -216,13 +216,13 @@ class StratifiedHoldout:
         return 1
 
     def make_splits(self, index) -> list:
-        """One :class:`common.splits.Split` of ``index``.
+        """One :class:`common.evaluation.splits.Split` of ``index``.
 
         Raises:
             DatasetError: a class has fewer than 3 tracks (one each for train, validation, test).
         """
         from common.errors import DatasetError
-        from common.splits import Split
+        from common.evaluation.splits import Split
 
         train, validation, test = [], [], []
         for name in index.classes:
@@ -355,7 +355,7 @@ def minimal_arrays(plan, scheme_spec, ids) -> tuple:
         ``(n_chunks,)``; sequence schemes ``x = {"chunks": float32 (n_tracks, L, M, N) zero-padded,
         "n_chunks": int32 (n_tracks,)}``, ``y`` int64 ``(n_tracks,)``.
     """
-    from common.pipeline import BandStandardizer, TrackChunks
+    from common.training.pipeline import BandStandardizer, TrackChunks
 
     lookup = {name: i for i, name in enumerate(plan.index.classes)}
     labels = {t.track_id: lookup[t.label] for t in plan.index.tracks}
@@ -555,7 +555,7 @@ def run_benchmark(n_tracks: int, seconds: float, schemes: list[str] | None, out:
     import pandas as pd
 
     from benchmarks.throughput import device_name
-    from common.results import write_csv, write_json
+    from common.outputs.result_tables import write_csv, write_json
     from papers.mcclstm.tables import table3_gtzan
 
     started, load_start = time.perf_counter(), _load_average()
@@ -688,7 +688,7 @@ def main(argv=None) -> int:
                         help="folder of the last canonical Table 3 run (its fold records give the epochs)")
     args = parser.parse_args(argv)
     if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
-        from common.tensorflow_logging import import_tensorflow_quietly
+        from common.training.tensorflow_logging import import_tensorflow_quietly
 
         import_tensorflow_quietly()  # as the CLI does: no CPU-machine start-up noise
     schemes = [name for item in args.schemes or [] for name in item.split(",") if name] or None

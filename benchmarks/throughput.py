@@ -36,8 +36,8 @@ def _timed(function, repeats: int) -> float:
 
 def feature_rows(n_tracks: int) -> list[dict]:
     """Feature-extraction throughput rows (tracks/s) for the librosa and TF paths."""
-    from common.audio import load_audio
-    from common.features import LogMelExtractor, logmel_tf
+    from common.audio.decoding import load_audio
+    from common.features.logmel import LogMelExtractor, logmel_tf
     import soundfile as sf
 
     from papers.mcclstm.config import FEATURES
@@ -102,7 +102,7 @@ def mcclstm_rows(steps: int) -> list[dict]:
 
 def paper_rows() -> list[dict]:
     """Rows from ``papers/<paper>/bench.py`` modules (``BENCHMARKS``), where present."""
-    from common.cli import paper_modules
+    from common.registry import paper_modules
 
     rows = []
     for _, module in paper_modules("bench"):
@@ -159,7 +159,7 @@ def main(argv=None) -> int:
     print(frame.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from common.results import write_csv
+    from common.outputs.result_tables import write_csv
 
     write_csv(frame, out / f"throughput_{device}.csv")
     print(f"wrote {out / f'throughput_{device}.csv'}")

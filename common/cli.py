@@ -15,7 +15,7 @@ Usage (the Makefile wraps these)::
     python -m common.cli report [--results-dir results]       (writes results/REPORT.md)
 
 ``--mixed-precision`` and ``--xla`` (``auto``/``on``/``off``) override the acceleration settings
-of the tables' training configurations (see :mod:`common.training`); ``auto`` turns both on
+of the tables' training configurations (see :mod:`common.training.trainer`); ``auto`` turns both on
 when a GPU is present.
 
 Tables are found in ``papers/<paper>/tables.py`` (its ``TABLES`` dict of factories). Dataset
@@ -36,35 +36,7 @@ import sys
 from pathlib import Path
 
 from common.errors import ReproError
-
-#: Paper packages, in the order ``all-results`` runs them.
-PAPERS = ("mcclstm", "msecnn", "crnn_tf", "lstm_segment")
-
-
-def paper_modules(submodule: str):
-    """``(paper, module)`` for ``papers.<paper>.<submodule>`` of every paper in :data:`PAPERS` that has it.
-
-    A paper package or submodule that does not exist is passed over; any other import error
-    (a bug inside the module) is raised.
-    """
-    for paper in PAPERS:
-        try:
-            module = importlib.import_module(f"papers.{paper}.{submodule}")
-        except ModuleNotFoundError as exc:
-            if exc.name in (f"papers.{paper}", f"papers.{paper}.{submodule}"):
-                continue
-            raise
-        yield paper, module
-
-
-def available_tables() -> dict:
-    """``{"<paper>.<table>": factory}`` for every table of every paper package present."""
-    tables = {}
-    for paper, module in paper_modules("tables"):
-        for name, factory in getattr(module, "TABLES", {}).items():
-            tables[f"{paper}.{name}"] = factory
-    return tables
-
+from common.registry import PAPERS, available_tables, paper_modules
 
 def describe_os_error(exc: OSError) -> str:
     """One line for an operating-system error: what happened and to which path.
@@ -135,11 +107,11 @@ def _schemes_ready(spec, name: str, args) -> list[str] | None:
 
 
 def _set_acceleration_environment(args) -> None:
-    """Export --mixed-precision / --xla for :func:`common.training.acceleration_from_environment`."""
+    """Export --mixed-precision / --xla for :func:`common.training.trainer.acceleration_from_environment`."""
     for option, name in (("mixed_precision", "mixed_precision"), ("xla", "jit_compile")):
         value = getattr(args, option, None)
         if value is not None:
-            from common.training import ACCELERATION_ENVIRONMENT
+            from common.training.trainer import ACCELERATION_ENVIRONMENT
 
             os.environ[ACCELERATION_ENVIRONMENT[name]] = value
 
@@ -183,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     download = sub.add_parser("download", help="download a dataset (where its licence allows)")
     download.add_argument("dataset", choices=["gtzan", "ballroom", "magnatagatune"])
     download.add_argument("--dest", required=True)
-    predict = sub.add_parser("predict", help="apply a trained scheme of a table to audio files (common.predict)")
+    predict = sub.add_parser("predict", help="apply a trained scheme of a table to audio files (common.inference.predict)")
     predict.add_argument("table", help="<paper>.<table>, see `list`")
     predict.add_argument("scheme", help="a trainable scheme of the table, e.g. MCCLSTM")
     predict.add_argument("files", nargs="*", help="audio files (any format the table's loader decodes)")
@@ -200,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _set_acceleration_environment(args)
     if args.command not in ("list", "report", "download") and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
-        from common.tensorflow_logging import import_tensorflow_quietly
+        from common.training.tensorflow_logging import import_tensorflow_quietly
 
         import_tensorflow_quietly()
 
@@ -258,11 +230,11 @@ def _command(args) -> int:
             print(f"tables that failed: {', '.join(failed)}", file=sys.stderr)
             return 1
     elif args.command == "predict":
-        from common.predict import run_command
+        from common.inference.predict import run_command
 
         return run_command(_table(args.table), args)
     elif args.command == "report":
-        from common.report import write_report
+        from common.outputs.report import write_report
 
         print(f"wrote {write_report(args.results_dir)}")
     elif args.command == "download":

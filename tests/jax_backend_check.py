@@ -16,7 +16,7 @@ trainable weights, and prints one line per scheme::
 Then (unless ``--no-runner``) it runs one fold of MCCLSTM's Table 3 (schemes R2 and MCCLSTM, one
 epoch) through :func:`common.runner.run_table` on a generated GTZAN tree (10 genres x 10 clips of
 4 s at 22,050 Hz) under ``WORK_DIR``: tf.data pipelines feeding a JAX model through
-:func:`common.training.train`, and prints ``JAX-RUNNER <scheme> | accuracy=<value>`` per scheme.
+:func:`common.training.trainer.train`, and prints ``JAX-RUNNER <scheme> | accuracy=<value>`` per scheme.
 The last line is ``JAX-CHECK OK <n> schemes``; any failure raises (non-zero exit status).
 """
 
@@ -80,7 +80,7 @@ def mcclstm_schemes():
 
 def msecnn_schemes():
     """MsE-CNN paper Table 1 rows MsE-CNN and FCN-5, 96 x 1366 input, small filter counts (its tests' TINY_MODEL)."""
-    from common.fcn import FCNConfig
+    from common.models.fcn import FCNConfig
     from papers.msecnn import config as cfg
     from papers.msecnn.models import build_model
 

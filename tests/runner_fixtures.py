@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from common.datasets import gtzan
-from common.features import LogMelConfig, LogMelExtractor, chunk_spectrogram
+from common.features.logmel import LogMelConfig, LogMelExtractor, chunk_spectrogram
 from common.runner import DatasetSpec, FoldOutcome, Scheme, TableSpec, reference_table
-from common.splits import CrossValidation
+from common.evaluation.splits import CrossValidation
 from tests.audio_fixtures import write_audio
 
 FEATURES = LogMelConfig(sample_rate=8000, n_fft=256, hop_length=128, window="hann", n_mels=8)

@@ -4,7 +4,7 @@ Keras fixes its backend when it is first imported, so the check runs in a separa
 ``KERAS_BACKEND=jax``: :mod:`tests.jax_backend_check` builds every scheme, compiles it with its own
 loss and optimiser and runs one ``train_on_batch`` on random inputs of its real input shapes, then
 runs one fold of MCCLSTM's Table 3 (R2, MCCLSTM, one epoch) through the real runner, tf.data
-pipelines feeding the JAX model through :func:`common.training.train`.
+pipelines feeding the JAX model through :func:`common.training.trainer.train`.
 
 Skipped, saying so, when jax is not installed (``pip install -e .[dev]`` installs it).
 """

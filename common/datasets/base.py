@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.audio import header_problem
+from common.audio.decoding import header_problem
 from common.errors import DatasetError
 
 
@@ -176,7 +176,7 @@ def choose_file(track_id: str, candidates: Sequence[Path], rule: str,
         track_id: the track the files belong to (for the messages).
         candidates: its files, most preferred first.
         rule: the stated preference, for the messages (e.g. ``"GTZAN keeps the official .au"``).
-        problem_of: why a file is unusable, or None (default :func:`common.audio.header_problem`).
+        problem_of: why a file is unusable, or None (default :func:`common.audio.decoding.header_problem`).
 
     Returns:
         ``(kept, problems)``: the first file without a problem (None if there is none) and

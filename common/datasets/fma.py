@@ -20,7 +20,7 @@ Bad input: a missing ``tracks.csv``, a file without the expected columns or one 
 track id twice raises :class:`~common.errors.DatasetError`; audio files that are missing, empty
 or whose header cannot be read go to ``DatasetIndex.problems`` (with the reason) and are left
 out -- the medium subset has a few known-broken mp3s. Files that pass the header check but fail
-to decode or are truncated (:mod:`common.audio`) are skipped by the runner and recorded in the
+to decode or are truncated (:mod:`common.audio.decoding`) are skipped by the runner and recorded in the
 run manifest.
 """
 
@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 
-from common.audio import header_problem
+from common.audio.decoding import header_problem
 from common.datasets.base import DatasetIndex, Track, require_folder
 from common.errors import DatasetError
 

@@ -36,7 +36,7 @@ import unicodedata
 from pathlib import Path
 
 
-from common.audio import header_problem, AUDIO_EXTENSIONS
+from common.audio.decoding import header_problem, AUDIO_EXTENSIONS
 from common.datasets.base import DatasetIndex, Track, require_folder
 from common.errors import DatasetError
 

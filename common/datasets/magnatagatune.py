@@ -22,7 +22,7 @@ rows raise :class:`~common.errors.DatasetError`. Clips listed in the annotations
 missing or empty (0 bytes; the release has a few such files), and a row naming the mp3 of an
 earlier row (one file, one track: the earlier row's clip is used), go to
 ``DatasetIndex.problems``; clips whose mp3 cannot be decoded, is truncated or is too short are
-refused at feature extraction (:class:`~common.errors.AudioError`, see :mod:`common.audio`) and
+refused at feature extraction (:class:`~common.errors.AudioError`, see :mod:`common.audio.decoding`) and
 recorded by the runner as skipped. Headers are not read while indexing: probing 25 863 mp3 files
 would take minutes.
 """

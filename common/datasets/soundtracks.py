@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common.audio import AUDIO_EXTENSIONS
+from common.audio.decoding import AUDIO_EXTENSIONS
 from common.datasets.base import DatasetIndex, Track, choose_file, require_folder
 from common.errors import DatasetError
 

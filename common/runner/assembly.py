@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from common.results import build_table, plot_table, write_csv
+from common.outputs.result_tables import build_table, plot_table, write_csv
 from common.runner.layout import RunCaps
 from common.runner.records import RecordStore
 
@@ -33,7 +33,7 @@ def collect_records(store: RecordStore, identities: dict) -> dict[str, list[dict
 
 
 def assemble(spec, records: dict[str, list[dict]], caps: RunCaps, n_tracks: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The comparison table (:data:`common.results.TABLE_COLUMNS`) and the per-fold table.
+    """The comparison table (:data:`common.outputs.result_tables.TABLE_COLUMNS`) and the per-fold table.
 
     Args:
         spec: the table (:class:`~common.runner.spec.TableSpec`).

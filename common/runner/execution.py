@@ -33,10 +33,10 @@ from typing import Any
 
 import pandas as pd
 
-from common.cache import atomic_write_bytes
-from common.confusion import write_confusion_matrices
+from common.atomic_files import atomic_write_bytes
+from common.outputs.confusion import write_confusion_matrices
 from common.errors import ConfigError, DatasetError
-from common.results import write_json
+from common.outputs.result_tables import write_json
 from common.runner.assembly import assemble, collect_records, write_figure, write_tables
 from common.runner.identity import ContentHashes, code_version, dataset_modules, tracks_digest, unit_identity
 from common.runner.layout import RunCaps, RunLayout, check_writable, remove_stale_temporaries
@@ -45,7 +45,7 @@ from common.runner.manifest import git_commit, hardware, library_versions, run_w
 from common.runner.preparation import prepare_features
 from common.runner.records import RecordStore
 from common.runner.spec import FoldContext, TableSpec
-from common.splits import Split, load_splits, save_splits
+from common.evaluation.splits import Split, load_splits, save_splits
 
 
 def _log(message: str) -> None:

@@ -82,7 +82,7 @@ def run_units_on_ray(plan) -> list[dict]:
             filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}}
         if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
             # each worker imports TensorFlow as the CLI does, without its CPU-machine start-up noise
-            runtime_env["worker_process_setup_hook"] = "common.tensorflow_logging.import_tensorflow_quietly"
+            runtime_env["worker_process_setup_hook"] = "common.training.tensorflow_logging.import_tensorflow_quietly"
         ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=True,
                  runtime_env=runtime_env)
     try:

@@ -25,12 +25,12 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from common.cache import atomic_write_text
+from common.atomic_files import atomic_write_text
 from common.datasets.base import Track
 
 #: Modules that orchestrate runs and write outputs: they cannot change a fold's numbers, so an edit
 #: to them does not invalidate stored results, and :func:`code_version` does not follow their imports.
-ORCHESTRATION_MODULES = ("common.runner", "common.cli", "common.results", "common.report", "common.confusion")
+ORCHESTRATION_MODULES = ("common.runner", "common.cli", "common.registry", "common.inference", "common.outputs")
 
 
 def fingerprint(payload) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from common.cache import atomic_write_text
+from common.atomic_files import atomic_write_text
 from common.errors import ReproError
 
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from common.cache import FeatureCache
+from common.features.cache import FeatureCache
 from common.datasets.base import Track
 from common.errors import AudioError, DatasetError
 

@@ -17,7 +17,7 @@ import json
 import warnings
 from pathlib import Path
 
-from common.results import write_json
+from common.outputs.result_tables import write_json
 
 
 class RecordStore:

@@ -13,8 +13,8 @@ from typing import Any, Callable
 import numpy as np
 
 from common.datasets.base import DatasetIndex, Track
-from common.results import PaperResult
-from common.splits import Split
+from common.outputs.result_tables import PaperResult
+from common.evaluation.splits import Split
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.fcn import FCN4_FILTERS, FCN4_POOLS, FCNConfig
-from common.features import LogMelConfig
-from common.training import TrainingConfig
-from common.waveform import WaveformConfig
+from common.models.fcn import FCN4_FILTERS, FCN4_POOLS, FCNConfig
+from common.features.logmel import LogMelConfig
+from common.training.trainer import TrainingConfig
+from common.audio.waveform import WaveformConfig
 from papers.crnn_tf.layers import DIRECTIONS
 
 # --- preprocessing (Sec. III-A, "as in [9]", Choi et al. 2017) -------------------------------------

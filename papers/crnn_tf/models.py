@@ -1,10 +1,10 @@
 """Keras builders: CRNN-TF (Wang et al. 2018, Sec. III, Fig. 2) and the baselines of Sec. V-B:
-FCN (Choi et al. 2016, the shared :mod:`common.fcn` builder), CRNN (Choi et al. 2017), Timbre CNN
+FCN (Choi et al. 2016, the shared :mod:`common.models.fcn` builder), CRNN (Choi et al. 2017), Timbre CNN
 (Pons et al. 2017) and End-to-end (Dieleman & Schrauwen 2014).
 
 Every builder returns an uncompiled model whose last layer is named ``"output"`` (softmax for
 ``task="genres"``, sigmoid for ``task="tags"``; the FCN's is ``"tags"``, as in
-:mod:`common.fcn`). CRNN-TF's layers are named by part so that the
+:mod:`common.models.fcn`). CRNN-TF's layers are named by part so that the
 transfer modes of Table III can freeze them: ``cnn_*`` (convolutions, batch normalisation,
 pooling), ``scan*`` and ``rnn_*`` (the recurrent blocks), ``dropout``, ``output``.
 """
@@ -16,7 +16,7 @@ import math
 import keras
 from keras import layers
 
-from common.fcn import FCNConfig, build_fcn, conv_block
+from common.models.fcn import FCNConfig, build_fcn, conv_block
 from papers.crnn_tf.config import FCN, CRNNConfig, CRNNTFConfig, EndToEndConfig, TimbreCNNConfig
 from papers.crnn_tf.layers import DIRECTIONS, DirectionalScan, GridLSTM, MultiDirectionalScan
 
@@ -75,7 +75,7 @@ def cnn_map_shape(config: CRNNTFConfig) -> tuple[int, int, int]:
 def cnn(spectrogram, config: CRNNTFConfig):
     """CRNN-TF's CNN (Sec. III-B, V-C): 4 x (conv 3 x 3 -> batch norm -> ELU -> max-pool 2 x 4).
 
-    The block of :func:`common.fcn.conv_block` (conv with bias -> BN -> activation -> max-pool)
+    The block of :func:`common.models.fcn.conv_block` (conv with bias -> BN -> activation -> max-pool)
     with CRNN-TF's paddings and its L2 penalties on the conv kernel and (``l2_scope="all"``) bias;
     layers are named ``cnn_block<i>_conv``, ``_bn``, ``_act``, ``_pool``.
 
@@ -177,7 +177,7 @@ def build_crnn_tf(n_outputs: int, task: str = "genres", config: CRNNTFConfig | N
 
 
 def build_fcn_baseline(n_outputs: int, task: str = "genres", config: FCNConfig | None = None) -> keras.Model:
-    """FCN baseline (Choi et al. 2016, FCN-4 by default; CRNN-TF Sec. V-B) from :func:`common.fcn.build_fcn`.
+    """FCN baseline (Choi et al. 2016, FCN-4 by default; CRNN-TF Sec. V-B) from :func:`common.models.fcn.build_fcn`.
 
     Args:
         n_outputs: genres or tags.

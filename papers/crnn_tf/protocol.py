@@ -5,24 +5,24 @@ Three kinds of input:
 
 - **clip models** (CRNN-TF, CRNN, FCN): the table's own feature, one 96 x 1360 log-mel
   spectrogram per track (29 s), one example per track. The fold's clips are written once to
-  memory-mapped float16 stores (:func:`common.feature_store.split_feature_stores`, under
+  memory-mapped float16 stores (:func:`common.features.store.split_feature_stores`, under
   ``<work>/crnn_tf/feature_store/<dataset>``, shared by the schemes and by the tables on the same
-  dataset) and streamed by :func:`common.pipeline.clip_dataset`, so MTAT and FMA medium need not
+  dataset) and streamed by :func:`common.training.pipeline.clip_dataset`, so MTAT and FMA medium need not
   fit in memory;
 - **patch models** (Timbre CNN: 128-band log-mel patches of 187 frames; End-to-end: raw-audio
   windows of 3 s): their own feature, computed through the shared feature cache
   (``FoldContext.cache_dir``) and cut into non-overlapping patches, which are written once per
   part to memory-mapped float16 stores (:func:`own_feature_parts`) and streamed; every patch of
   a track is a training example with its track's target, and a track's prediction is the mean
-  of its patches' probabilities (:func:`common.metrics.track_probabilities`);
+  of its patches' probabilities (:func:`common.evaluation.metrics.track_probabilities`);
 - **MFCC + SVM** (Table III): MFCC statistics from the table's log-mel spectrogram.
 
 ``task`` selects the output and the metrics: ``"genres"`` (softmax, categorical cross-entropy;
-AUC, precision, recall, F1, accuracy averaged over genres, :func:`common.multiclass_metrics.genre_metrics`)
+AUC, precision, recall, F1, accuracy averaged over genres, :func:`common.evaluation.multiclass.genre_metrics`)
 or ``"tags"`` (sigmoid, binary cross-entropy; macro ROC-AUC, Recall@1/3/5/10, NDCG@50 and JSC,
 :func:`tag_metrics`, and the AUC of every tag for Fig. 6).
 
-Networks are trained with :func:`common.training.train`: early stopping and the kept checkpoint
+Networks are trained with :func:`common.training.trainer.train`: early stopping and the kept checkpoint
 are chosen on the fold's validation tracks; test tracks are predicted once, after training.
 """
 
@@ -35,18 +35,18 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from common.cache import FeatureCache
+from common.features.cache import FeatureCache
 from common.errors import AudioError, ConfigError, DatasetError
-from common.feature_store import (ClipFeatureStore, StandardizedView, elementwise_mean_std,
+from common.features.store import (ClipFeatureStore, StandardizedView, elementwise_mean_std,
                                   split_feature_stores)
-from common.features import LogMelExtractor, chunk_spectrogram
-from common.metrics import evaluable_tags, macro_roc_auc, per_tag_roc_auc, track_probabilities
-from common.multiclass_metrics import genre_metrics
-from common.pipeline import clip_dataset
-from common.ranking_metrics import tagging_metrics
+from common.features.logmel import LogMelExtractor, chunk_spectrogram
+from common.evaluation.metrics import evaluable_tags, macro_roc_auc, per_tag_roc_auc, track_probabilities
+from common.evaluation.multiclass import genre_metrics
+from common.training.pipeline import clip_dataset
+from common.evaluation.ranking import tagging_metrics
 from common.runner import FoldContext, FoldOutcome
-from common.training import TrainingConfig, train
-from common.waveform import WaveformConfig, WaveformExtractor, waveform_windows
+from common.training.trainer import TrainingConfig, train
+from common.audio.waveform import WaveformConfig, WaveformExtractor, waveform_windows
 from papers.crnn_tf import models
 from papers.crnn_tf.config import CRNNTFConfig, EndToEndConfig, MFCCSVMConfig, TimbreCNNConfig
 
@@ -86,7 +86,7 @@ def clip_store_root(context: FoldContext) -> Path:
 
     ``context.work_dir`` is ``<work>/<paper>/<table>/<scheme>/fold_<k>``; Table I and the Fig. 5
     ablation use the same MTAT clips and split, so they share one set of stores (a store is
-    rebuilt only when its clips' contents differ: :class:`common.feature_store.ClipFeatureStore`).
+    rebuilt only when its clips' contents differ: :class:`common.features.store.ClipFeatureStore`).
     """
     return context.work_dir.parents[2] / "feature_store" / context.index.name
 
@@ -186,7 +186,7 @@ def tag_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict:
 
     Returns:
         ``{"AUC", "Recall@1", "Recall@3", "Recall@5", "Recall@10", "NDCG@50", "JSC"}`` (fractions;
-        JSC with the tag set ``score >= 0.5``, see :mod:`common.ranking_metrics`).
+        JSC with the tag set ``score >= 0.5``, see :mod:`common.evaluation.ranking`).
     """
     return {"AUC": macro_roc_auc(y_true, scores), **tagging_metrics(y_true, scores)}
 
@@ -242,7 +242,7 @@ def run_clip_model_fold(builder: str, model_config, training: TrainingConfig, ta
     Args:
         builder: a key of :data:`CLIP_BUILDERS` (``"crnn_tf"``, ``"crnn"``, ``"fcn"``).
         model_config: its architecture (:class:`CRNNTFConfig`, :class:`CRNNConfig`,
-            :class:`common.fcn.FCNConfig`).
+            :class:`common.models.fcn.FCNConfig`).
         training: optimiser and schedule.
         task: ``"genres"`` (Tables II, III) or ``"tags"`` (Table I, Fig. 5).
         context: fold from the runner; features ``(n_mels, n_frames)`` float32 per track.
@@ -267,7 +267,7 @@ class PatchPart:
     """The patches of one part of a fold (train, validation or test), in a memory-mapped store.
 
     Attributes:
-        store: :class:`~common.feature_store.ClipFeatureStore` ``(n_patches, *patch)``, rows grouped
+        store: :class:`~common.features.store.ClipFeatureStore` ``(n_patches, *patch)``, rows grouped
             by track in ``track_ids`` order (row ids ``"<track_id>#<k>"``).
         track_ids: the part's usable tracks.
         n_patches: int64 ``(n_tracks,)``: patches per track.
@@ -326,7 +326,7 @@ def own_feature_parts(context: FoldContext, extractor, cut, task: str = "genres"
 
     Args:
         context: the fold (``cache_dir`` must be set, as :func:`common.runner.run_table` does).
-        extractor: a feature-cache extractor (e.g. :class:`~common.waveform.WaveformExtractor`).
+        extractor: a feature-cache extractor (e.g. :class:`~common.audio.waveform.WaveformExtractor`).
         cut: ``(features, track) -> patches (n, ...)``; may raise :class:`AudioError`.
         task: ``"genres"`` or ``"tags"``: the targets attached (see :func:`fold_targets`).
         cut_key: a short string naming ``cut``'s settings (part of the stores' identity).
@@ -343,7 +343,7 @@ def own_feature_parts(context: FoldContext, extractor, cut, task: str = "genres"
     """
     import json
 
-    from common.cache import atomic_write_text
+    from common.atomic_files import atomic_write_text
 
     if context.cache_dir is None:
         raise ConfigError("this scheme computes its own features and needs FoldContext.cache_dir")
@@ -409,7 +409,7 @@ def run_timbre_cnn_fold(model_config: TimbreCNNConfig, features, training: Train
 
     Args:
         model_config: architecture.
-        features: its :class:`~common.features.LogMelConfig` (16 kHz, 128 bands, log compression).
+        features: its :class:`~common.features.logmel.LogMelConfig` (16 kHz, 128 bands, log compression).
         training: optimiser and schedule.
         task: ``"genres"`` or ``"tags"``.
         context: fold from the runner (its tracks; the table's features are not used).

@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from common.cache import atomic_write_bytes
+from common.atomic_files import atomic_write_bytes
 from common.datasets import fma, gtzan, magnatagatune
-from common.features import LogMelConfig, LogMelExtractor
-from common.fcn import FCNConfig
-from common.results import write_csv
+from common.features.logmel import LogMelConfig, LogMelExtractor
+from common.models.fcn import FCNConfig
+from common.outputs.result_tables import write_csv
 from common.runner import DatasetSpec, Scheme, TableSpec, reference_table
-from common.splits import CrossValidation, PredefinedSplit
-from common.training import TrainingConfig
-from common.waveform import WaveformConfig
+from common.evaluation.splits import CrossValidation, PredefinedSplit
+from common.training.trainer import TrainingConfig
+from common.audio.waveform import WaveformConfig
 from papers.crnn_tf import config as cfg
 from papers.crnn_tf.protocol import (load_source_model, run_clip_model_fold, run_end_to_end_fold,
                                      run_mfcc_svm_fold, run_timbre_cnn_fold, run_transfer_fold)
@@ -251,7 +251,7 @@ def table2_fma(settings: Settings = Settings()) -> TableSpec:
     """Table II: genre classification on FMA medium (16 genres), the dataset's own split.
 
     Metrics :data:`TABLE2_METRICS`: both the macro ROC-AUC (``AUC``, compared with the paper) and
-    the support-weighted one (``AUC (weighted)``), see :func:`common.multiclass_metrics.genre_metrics`.
+    the support-weighted one (``AUC (weighted)``), see :func:`common.evaluation.multiclass.genre_metrics`.
     """
     return TableSpec(
         paper="crnn_tf", table_id="table2_fma", title="Table II: FMA medium genre classification",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from common.scattering import ScatteringConfig
+from common.features.scattering import ScatteringConfig
 
 #: paper Sec. 2.1, 3.1: 22050 Hz mono; first- and second-order time scattering, window 370 ms,
 #: half overlap; 525 dimensions with ScatNet. kymatio (the house library) cannot reproduce
@@ -20,7 +20,7 @@ from common.scattering import ScatteringConfig
 #: 643, J = 11 gives 455) and whose largest wavelet (2**12 samples) stays within the window as in
 #: ScatNet; zeroth order dropped (paper: first and second order only); choice: log(S + 2**-20),
 #: ScatNet's log_scat default offset (the paper does not say whether it compresses). Blocks of
-#: 196 frames with 16 frames of context per side (see common/scattering.py; the blocked frames
+#: 196 frames with 16 frames of context per side (see common/features/scattering.py; the blocked frames
 #: match whole-signal kymatio output, tested); choice: float32 arithmetic (twice as fast as float64;
 #: differences far below the 2**-20 log offset).
 SCATTERING = ScatteringConfig(sample_rate=22050, J=12, Q=(8, 1), T=8192, oversampling=1,

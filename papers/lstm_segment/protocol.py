@@ -23,12 +23,12 @@ import keras
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from common.cache import atomic_write_bytes
+from common.atomic_files import atomic_write_bytes
 from common.datasets.base import DatasetIndex
 from common.errors import AudioError, DatasetError
-from common.metrics import accuracy_percent
+from common.evaluation.metrics import accuracy_percent
 from common.runner import FoldContext, FoldOutcome
-from common.splits import PredefinedSplit, Split
+from common.evaluation.splits import PredefinedSplit, Split
 from papers.lstm_segment.config import DNNConfig, LSTMConfig, NewbobSchedule, SegmentConfig
 from papers.lstm_segment.models import build_dnn, build_lstm, streaming_layers
 
@@ -575,7 +575,7 @@ def _subset_counts(context: FoldContext) -> dict:
 
 
 def _test_decisions(context: FoldContext, decisions: dict) -> dict:
-    """Per-track test decisions for the fold record (read by :mod:`common.confusion`).
+    """Per-track test decisions for the fold record (read by :mod:`common.outputs.confusion`).
 
     Args:
         context: the fold.

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from common.cache import atomic_write_bytes
+from common.atomic_files import atomic_write_bytes
 from common.datasets import ismir2004
-from common.results import write_csv
+from common.outputs.result_tables import write_csv
 from common.runner import DatasetSpec, Scheme, TableSpec, reference_table
-from common.scattering import ScatteringExtractor, n_coefficients
+from common.features.scattering import ScatteringExtractor, n_coefficients
 from papers.lstm_segment import config as cfg
 from papers.lstm_segment.protocol import (TrainingHoldoutSplit, prepare_frames, run_dnn_fold, run_lstm_table2_fold,
                                           run_lstm_table4_fold)

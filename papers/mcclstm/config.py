@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from common.features import LogMelConfig
-from common.training import TrainingConfig
+from common.features.logmel import LogMelConfig
+from common.training.trainer import TrainingConfig
 
 #: paper Sec. 2.1 / 3: 44.1 kHz; Blackman-Harris window of 2048 samples, hop 1024; 40 mel bands; log.
 #: choice: log = dB (10 log10 of mel power; the paper says only "log-mel"); fmin 0, fmax sr/2.

@@ -2,7 +2,7 @@
 
 Chunk models (R0, R2, R3, CNNs-3) take one log-mel chunk ``(M, N) = (40, 80)`` and output class
 probabilities for it; a track is classified by averaging its chunks' probabilities
-(:func:`common.metrics.track_probabilities`). Sequence models (R1, R4, MCCLSTM) take a whole
+(:func:`common.evaluation.metrics.track_probabilities`). Sequence models (R1, R4, MCCLSTM) take a whole
 track, ``{"chunks": (L, M, N), "n_chunks": ()}``, run the chunk encoder on every chunk, and an LSTM
 over the resulting descriptor sequence, masked to the track's ``n_chunks`` real chunks; the
 softmax reads the LSTM output after the last real chunk.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from common.layers import PerStep, SequenceMask
+from common.models.layers import PerStep, SequenceMask
 from papers.mcclstm.config import SCHEMES, MCCLSTMConfig, SchemeSpec
 
 

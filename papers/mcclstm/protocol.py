@@ -13,11 +13,11 @@ from dataclasses import asdict
 import keras
 import numpy as np
 
-from common.cache import atomic_write_bytes
-from common.metrics import accuracy_percent, track_probabilities
-from common.pipeline import BandStandardizer, TrackChunks, chunk_dataset, chunk_inputs_dataset, sequence_dataset
+from common.atomic_files import atomic_write_bytes
+from common.evaluation.metrics import accuracy_percent, track_probabilities
+from common.training.pipeline import BandStandardizer, TrackChunks, chunk_dataset, chunk_inputs_dataset, sequence_dataset
 from common.runner import FoldContext, FoldOutcome
-from common.training import TrainingConfig, train
+from common.training.trainer import TrainingConfig, train
 from papers.mcclstm.config import STANDARDIZATION_STD_FLOOR_DB, MCCLSTMConfig, SchemeSpec
 from papers.mcclstm.models import build_model
 
@@ -40,7 +40,7 @@ def fit_standardizer(chunks: np.ndarray) -> BandStandardizer:
         chunks: float32 log-mel chunks ``(n_chunks, 40, 80)`` in dB, training tracks only.
 
     Returns:
-        :class:`~common.pipeline.BandStandardizer` with per-band mean and std (dB); the std is
+        :class:`~common.training.pipeline.BandStandardizer` with per-band mean and std (dB); the std is
         floored at :data:`~papers.mcclstm.config.STANDARDIZATION_STD_FLOOR_DB` so near-constant
         bands (above the source's Nyquist frequency) are not blown up.
 

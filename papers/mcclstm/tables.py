@@ -13,9 +13,9 @@ from dataclasses import asdict, replace
 from functools import partial
 
 from common.datasets import ballroom, gtzan, soundtracks
-from common.features import LogMelExtractor, chunk_spectrogram
+from common.features.logmel import LogMelExtractor, chunk_spectrogram
 from common.runner import DatasetSpec, Scheme, TableSpec, reference_table
-from common.splits import CrossValidation
+from common.evaluation.splits import CrossValidation
 from papers.mcclstm import config as cfg
 from papers.mcclstm.protocol import run_scheme_fold
 

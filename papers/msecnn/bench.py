@@ -16,10 +16,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from common.fcn import FCNConfig
-from common.feature_store import ClipFeatureStore
-from common.pipeline import clip_dataset
-from common.training import (TrainingConfig, acceleration_from_environment, distribution_strategy,
+from common.models.fcn import FCNConfig
+from common.features.store import ClipFeatureStore
+from common.training.pipeline import clip_dataset
+from common.training.trainer import (TrainingConfig, acceleration_from_environment, distribution_strategy,
                              precision_policy)
 from papers.msecnn import config as cfg
 from papers.msecnn.models import build_model
@@ -72,7 +72,7 @@ def training_throughput(model_name: str, batch_size: int = 32, n_steps: int = 20
 
 def pipeline_throughput(n_clips: int = 256, batch_size: int = 32, *, shape=(96, 1366), dtype: str = "float16",
                         epochs: int = 2, folder: str | Path | None = None) -> float:
-    """Clips per second that :func:`common.pipeline.clip_dataset` delivers from a memory-mapped store.
+    """Clips per second that :func:`common.training.pipeline.clip_dataset` delivers from a memory-mapped store.
 
     Writes ``n_clips`` random spectrograms to a :class:`ClipFeatureStore` (in ``folder``, or a
     temporary folder that is removed) and iterates a shuffled epoch over it ``epochs`` times; the

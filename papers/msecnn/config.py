@@ -10,10 +10,10 @@ every choice and deviation in one place.
 
 from __future__ import annotations
 
-from common.fcn import FCN5_FILTERS, FCN5_POOLS, FCNConfig
-from common.features import LogMelConfig
-from common.melgram import ClipMelgramConfig
-from common.training import TrainingConfig
+from common.models.fcn import FCN5_FILTERS, FCN5_POOLS, FCNConfig
+from common.features.logmel import LogMelConfig
+from common.features.clip_melgram import ClipMelgramConfig
+from common.training.trainer import TrainingConfig
 
 #: paper Sec. 2.1: input 96 x 1366 x 1 mel-spectrogram; paper [FCN] Sec. 3 / its code: 12 kHz,
 #: 512-point FFT (Hann), hop 256, 96 mel bands, log amplitude of melgram**2 (ref 1, amin 1e-10,

@@ -1,6 +1,6 @@
 """Keras builders of Table 1's trained rows: FCN-5 (Sec. 2.1, Fig. 1) and MsE-CNN (Sec. 2.2, Fig. 2).
 
-FCN-5 is :func:`common.fcn.build_fcn` (Choi et al. 2016). MsE-CNN is FCN-5 unchanged plus a
+FCN-5 is :func:`common.models.fcn.build_fcn` (Choi et al. 2016). MsE-CNN is FCN-5 unchanged plus a
 multi-scale *side path* (Sec. 2.2: "we preserve the features before passing them through a
 convolutional layer, then concatenate them with results of the convolution by passing them through
 a max pooling operation ... the increase in time complexity is negligible"), built as in the
@@ -24,7 +24,7 @@ import keras
 from keras import layers
 
 from common.errors import ConfigError
-from common.fcn import FCNConfig, build_fcn, conv_block, fcn_parameter_count, input_frontend, tagging_head
+from common.models.fcn import FCNConfig, build_fcn, conv_block, fcn_parameter_count, input_frontend, tagging_head
 from papers.msecnn.config import MODEL, MODEL_NAMES, N_TAGS
 
 
@@ -86,7 +86,7 @@ def msecnn_parameter_count(n_tags: int, config: FCNConfig) -> int:
     """Closed-form parameter count of :func:`build_msecnn`.
 
     Returns:
-        FCN's count (:func:`common.fcn.fcn_parameter_count`: convs, batch norms, input batch norm,
+        FCN's count (:func:`common.models.fcn.fcn_parameter_count`: convs, batch norms, input batch norm,
         sigmoid layer) with the sigmoid layer widened from ``H * W * F_depth`` to
         :func:`msecnn_feature_count` inputs: ``+ H * W * (1 + F_1 + ... + F_{depth-1}) * n_tags``. The
         side path (max-pools, concatenations) has no parameters.

@@ -3,14 +3,14 @@
 One fold = the standard split (folders 0-b train, c validation, d-f test):
 
 1. the split's cached spectrograms are written once to memory-mapped float16 stores
-   (:class:`common.feature_store.ClipFeatureStore`, under ``<work>/msecnn/<table>/feature_store``,
+   (:class:`common.features.store.ClipFeatureStore`, under ``<work>/msecnn/<table>/feature_store``,
    shared by both models and reused while their contents are unchanged) and streamed to the
-   model by :func:`common.pipeline.clip_dataset`;
+   model by :func:`common.training.pipeline.clip_dataset`;
 2. the model is built and trained with binary cross-entropy and Adam under the configured
    precision policy (mixed float16 on a GPU), XLA, and a ``MirroredStrategy`` when several GPUs
    are present; the checkpoint is the epoch with the lowest validation loss (validation only);
 3. the test split's tag probabilities give macro ROC-AUC and PR-AUC over the 50 tags
-   (:func:`common.metrics.macro_roc_auc`, :func:`common.metrics.macro_pr_auc`).
+   (:func:`common.evaluation.metrics.macro_roc_auc`, :func:`common.evaluation.metrics.macro_pr_auc`).
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from dataclasses import asdict
 import keras
 import numpy as np
 
-from common.fcn import FCNConfig
-from common.feature_store import split_feature_stores, table_store_root
-from common.metrics import evaluable_tags, macro_pr_auc, macro_roc_auc
-from common.pipeline import clip_dataset
+from common.models.fcn import FCNConfig
+from common.features.store import split_feature_stores, table_store_root
+from common.evaluation.metrics import evaluable_tags, macro_pr_auc, macro_roc_auc
+from common.training.pipeline import clip_dataset
 from common.runner import FoldContext, FoldOutcome
-from common.training import TrainingConfig, distribution_strategy, precision_policy, train
+from common.training.trainer import TrainingConfig, distribution_strategy, precision_policy, train
 from papers.msecnn.models import build_model
 
 

@@ -18,11 +18,11 @@ import numpy as np
 
 from common.datasets import magnatagatune
 from common.errors import AudioError
-from common.fcn import FCNConfig
-from common.melgram import ClipMelgramConfig, ClipMelgramExtractor
+from common.models.fcn import FCNConfig
+from common.features.clip_melgram import ClipMelgramConfig, ClipMelgramExtractor
 from common.runner import DatasetSpec, Scheme, TableSpec, reference_table
-from common.splits import PredefinedSplit
-from common.training import TrainingConfig, acceleration_from_environment
+from common.evaluation.splits import PredefinedSplit
+from common.training.trainer import TrainingConfig, acceleration_from_environment
 from papers.msecnn import config as cfg
 from papers.msecnn.protocol import run_model_fold
 

@@ -49,7 +49,7 @@ def test_generated_stand_in_has_gtzan_layout_and_format(tmp_path):
 
 
 def test_stand_in_loops_the_real_clips_of_each_genre(gtzan_mini, tmp_path):
-    from common.audio import load_audio
+    from common.audio.decoding import load_audio
 
     info = bench.build_stand_in(tmp_path / "data", 20, 3.0, source=gtzan_mini)
     assert info["source_kind"] == "looped source clips"

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from common.cli import available_tables
+from common.registry import available_tables
 
 MAKEFILE = Path(__file__).resolve().parents[2] / "Makefile"
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from common.confusion import matrices_from_records
+from common.outputs.confusion import matrices_from_records
 from common.datasets.base import DatasetIndex, Track
 from common.runner import FoldContext
-from common.splits import Split
+from common.evaluation.splits import Split
 from papers.crnn_tf.protocol import evaluate
 
 GENRES = ("Electronic", "Folk", "Rock")

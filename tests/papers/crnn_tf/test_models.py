@@ -170,7 +170,7 @@ def test_transfer_copies_all_but_the_output_and_freezes_by_part():
 
 
 def test_fcn_baseline_outputs_per_task():
-    from common.fcn import FCNConfig
+    from common.models.fcn import FCNConfig
 
     small = FCNConfig(n_mels=16, n_frames=48, filters=(3, 4), pools=((2, 4), (2, 4)), block_dropout=0.5)
     x = np.random.default_rng(2).standard_normal((2, 16, 48)).astype("float32")

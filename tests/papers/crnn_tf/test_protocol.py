@@ -23,7 +23,7 @@ def test_clips_are_cropped_to_the_first_frames_or_padded_with_silence():
 
 
 def test_29_seconds_give_1360_frames_through_the_real_extractor(tmp_path):
-    from common.features import LogMelExtractor
+    from common.features.logmel import LogMelExtractor
 
     path = write_audio(tmp_path / "clip.wav", 30.0, 22050)
     spec = LogMelExtractor(cfg.FEATURES, min_duration=cfg.MIN_SECONDS)(path)
@@ -74,9 +74,9 @@ def test_own_features_skip_and_record_unusable_tracks(tmp_path):
     from common.datasets import gtzan
     from common.errors import DatasetError
     from common.runner import FoldContext
-    from common.splits import Split
-    from common.waveform import WaveformConfig, WaveformExtractor, waveform_windows
-    from common.cache import FeatureCache
+    from common.evaluation.splits import Split
+    from common.audio.waveform import WaveformConfig, WaveformExtractor, waveform_windows
+    from common.features.cache import FeatureCache
     from papers.crnn_tf.protocol import own_feature_parts
     from tests.common.test_runner import tiny_gtzan
 
@@ -130,7 +130,7 @@ def _tag_context(tmp_path):
 
     from common.datasets.base import DatasetIndex, Track
     from common.runner import FoldContext
-    from common.splits import Split
+    from common.evaluation.splits import Split
 
     tags = ("rock", "piano", "slow") + tuple(f"unused{i}" for i in range(9))  # Recall@10 needs >= 10 tags
     tracks = [Track("a", Path("a.mp3"), tags=("rock",)), Track("b", Path("b.mp3"), tags=("piano", "slow")),

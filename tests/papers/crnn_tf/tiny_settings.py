@@ -2,10 +2,10 @@
 
 from dataclasses import replace
 
-from common.fcn import FCNConfig
-from common.features import LogMelConfig
-from common.training import TrainingConfig
-from common.waveform import WaveformConfig
+from common.models.fcn import FCNConfig
+from common.features.logmel import LogMelConfig
+from common.training.trainer import TrainingConfig
+from common.audio.waveform import WaveformConfig
 from papers.crnn_tf import config as cfg
 from papers.crnn_tf.tables import Settings
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from common.scattering import ScatteringConfig
+from common.features.scattering import ScatteringConfig
 from papers.lstm_segment import config as cfg
 from tests.ismir2004_fixtures import write_ismir2004_tree
 

@@ -11,7 +11,7 @@ import pytest
 from common.datasets.base import DatasetIndex, Track
 from common.errors import AudioError, DatasetError
 from common.runner import FoldContext
-from common.splits import Split
+from common.evaluation.splits import Split
 from papers.lstm_segment.config import LSTMS, NewbobSchedule, SegmentConfig
 from papers.lstm_segment.protocol import (FrameStandardizer, StreamBatches, TrainingHoldoutSplit,
                                           frame_and_segment_accuracy, frame_cross_entropy, majority_vote, newbob_train,

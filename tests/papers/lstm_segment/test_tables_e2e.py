@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common.results import TABLE_COLUMNS
+from common.outputs.result_tables import TABLE_COLUMNS
 from common.runner import run_table
 from papers.lstm_segment import tables
 from tests.papers.lstm_segment.conftest import tiny_settings

@@ -1,4 +1,4 @@
-"""End to end: train MCCLSTM Table 3 schemes through the real runner, then predict / export (common.predict).
+"""End to end: train MCCLSTM Table 3 schemes through the real runner, then predict / export (common.inference.predict).
 
 The run (2 of 10 folds, 1 epoch, schemes R2 and MCCLSTM) is made once per module on a generated
 GTZAN tree: 10 clips per genre of 4 s at 22,050 Hz (2 chunks of 1.858 s each at 44.1 kHz).
@@ -17,7 +17,7 @@ import pytest
 
 from common import cli
 from common.datasets import gtzan
-from common.predict import find_run, fold_source, predict_files
+from common.inference.predict import find_run, fold_source, predict_files
 from common.runner import run_table
 from papers.mcclstm.inference import load_standardizer, recompute_standardizer
 from papers.mcclstm.tables import table3_gtzan

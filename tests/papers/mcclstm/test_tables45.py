@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common.cli import available_tables
+from common.registry import available_tables
 from common.datasets import ballroom, soundtracks
 from common.datasets.base import Track
-from common.pipeline import TrackChunks, sequence_dataset
+from common.training.pipeline import TrackChunks, sequence_dataset
 from common.runner import run_table
 from tests.run_outputs import fold_record, splits_file, table_folder
-from common.splits import CrossValidation
+from common.evaluation.splits import CrossValidation
 from papers.mcclstm import tables
 from papers.mcclstm.models import build_model
 from papers.mcclstm.protocol import predict_tracks

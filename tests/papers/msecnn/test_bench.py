@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from common.fcn import FCNConfig
+from common.models.fcn import FCNConfig
 from papers.msecnn.bench import pipeline_throughput, training_throughput
 
 TINY = FCNConfig(filters=(2, 2, 4, 4, 4))

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common.fcn import FCNConfig
+from common.models.fcn import FCNConfig
 from common.runner import run_table
 from tests.run_outputs import fold_record, table_folder
-from common.training import gpu_count
+from common.training.trainer import gpu_count
 from papers.msecnn import tables
 from tests.mtat_fixtures import Clip, write_mtat_tree
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from common.errors import ConfigError
-from common.fcn import FCNConfig, build_fcn, fcn_parameter_count
+from common.models.fcn import FCNConfig, build_fcn, fcn_parameter_count
 from papers.msecnn import config as cfg
 from papers.msecnn.models import (build_model, build_msecnn, msecnn_feature_count, msecnn_parameter_count,
                                   msecnn_side_channels)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from common.errors import AudioError
-from common.splits import PredefinedSplit
+from common.evaluation.splits import PredefinedSplit
 from papers.msecnn import tables
 
 

@@ -1,0 +1,2 @@
+"""Applying a trained scheme to one's own audio and exporting it (``make predict``).
+"""
