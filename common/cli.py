@@ -7,6 +7,7 @@ Usage (the Makefile wraps these)::
                              [--schemes R0,R4] [--results-dir results] [--work-dir work]
     python -m common.cli run ... --shard I/N      (one shard of the units; then `collect`)
     python -m common.cli run ... --ray            (units as Ray tasks; RAY_ADDRESS for a cluster)
+    python -m common.cli run ... --group-duplicates  (identical audio kept within one part of every fold)
     python -m common.cli collect mcclstm.table3_gtzan --data-dir DIR   (the table from the records present)
     python -m common.cli all-results [--folds N] [--epochs N]
     python -m common.cli download gtzan --dest data/gtzan     (also: ballroom, magnatagatune)
@@ -71,7 +72,8 @@ def _run(spec, data_dir, args, schemes: list[str] | None = None) -> None:
     frame = run_table(spec, data_dir, results_dir=args.results_dir, work_dir=args.work_dir, folds=args.folds,
                       epochs=args.epochs, schemes=schemes, seed=args.seed, verbose=args.keras_verbose,
                       progress=not args.no_progress, shard=parse_shard(args.shard) if args.shard else None,
-                      collect_only=getattr(args, "collect_only", False), ray=args.ray)
+                      collect_only=getattr(args, "collect_only", False), ray=args.ray,
+                      group_duplicates=args.group_duplicates)
     if frame is None:
         return
     import pandas as pd
@@ -141,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
                             "`collect` then writes the table")
         p.add_argument("--ray", action="store_true",
                        help="run the units as Ray tasks (local Ray, or the cluster at RAY_ADDRESS), then the table")
+        p.add_argument("--group-duplicates", action="store_true",
+                       help="keep identical audio files (the same recording under several track ids) within one "
+                            "part of every fold: a group-aware split, not the papers' protocol (a variant table "
+                            "in partial/); cross-validation tables only")
 
     run = sub.add_parser("run", help="run one table")
     run.add_argument("table", help="<paper>.<table>, see `list`")
@@ -155,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     download = sub.add_parser("download", help="download a dataset (where its licence allows)")
     download.add_argument("dataset", choices=["gtzan", "ballroom", "magnatagatune"])
     download.add_argument("--dest", required=True)
-    predict = sub.add_parser("predict", help="apply a trained scheme of a table to audio files (common.inference.predict)")
+    predict = sub.add_parser("predict", help="apply a trained scheme of a table to audio files (common.inference)")
     predict.add_argument("table", help="<paper>.<table>, see `list`")
     predict.add_argument("scheme", help="a trainable scheme of the table, e.g. MCCLSTM")
     predict.add_argument("files", nargs="*", help="audio files (any format the table's loader decodes)")
@@ -170,13 +176,17 @@ def main(argv: list[str] | None = None) -> int:
     report = sub.add_parser("report", help="write <results-dir>/REPORT.md from the result files (no training)")
     report.add_argument("--results-dir", default="results", help="root of the results (default: results)")
     args = parser.parse_args(argv)
-    _set_acceleration_environment(args)
-    if args.command not in ("list", "report", "download") and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
-        from common.training.tensorflow_logging import import_tensorflow_quietly
 
-        import_tensorflow_quietly()
+    def command() -> int:
+        _set_acceleration_environment(args)
+        if (args.command not in ("list", "report", "download")
+                and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"):
+            from common.training.tensorflow_logging import import_tensorflow_quietly
 
-    return guarded(lambda: _command(args))
+            import_tensorflow_quietly()  # inside guarded(): a Ctrl-C during the import is one line too
+        return _command(args)
+
+    return guarded(command)
 
 
 def guarded(call) -> int:
@@ -185,10 +195,16 @@ def guarded(call) -> int:
     ``call`` returns an exit status (or None for 0). A :class:`~common.errors.ReproError` (bad
     dataset, option, or a run already writing the table) and an ``OSError`` (read-only folder,
     full disk, permissions) print ``error: ...`` on standard error, naming the path, with no
-    traceback.
+    traceback. Ctrl-C (``KeyboardInterrupt``) prints one ``interrupted: ...`` line and returns 130
+    (128 + SIGINT, the shell's convention); a table run has by then marked its manifest
+    ``interrupted`` and released its lock, and the same command resumes it.
     """
     try:
         return call() or 0
+    except KeyboardInterrupt:
+        print("interrupted: stopped by Ctrl-C; every finished fold record and cache entry is kept (each is "
+              "written atomically) and the same command resumes from them", file=sys.stderr)
+        return 130
     except ReproError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -230,7 +246,7 @@ def _command(args) -> int:
             print(f"tables that failed: {', '.join(failed)}", file=sys.stderr)
             return 1
     elif args.command == "predict":
-        from common.inference.predict import run_command
+        from common.inference.command import run_command
 
         return run_command(_table(args.table), args)
     elif args.command == "report":

@@ -27,6 +27,11 @@ class DatasetSpec:
         dir_variable: Make variable / environment variable holding the folder (``"GTZAN_DIR"``).
         default_dir: default folder, relative to the repository root.
         how_to_get: one line on where to obtain the data, shown when it is absent.
+        published_size: for a dataset whose index has no published per-class counts
+            (``DatasetIndex.expected_counts``): the number of tracks of the full published
+            dataset the table uses, as an int or as ``index -> int | None`` (e.g. MagnaTagATune:
+            the release's clips that carry a top-50 tag). A run on fewer tracks is labelled a
+            subset (:mod:`common.runner.coverage`).
     """
 
     name: str
@@ -34,6 +39,7 @@ class DatasetSpec:
     dir_variable: str
     default_dir: str
     how_to_get: str = ""
+    published_size: int | Callable[[DatasetIndex], int | None] | None = None
 
 
 @dataclass
@@ -86,10 +92,21 @@ class FoldContext:
 
 @dataclass
 class FoldOutcome:
-    """What ``run_fold`` returns: metric values (table units) and free-form details (JSON-able)."""
+    """What ``run_fold`` returns.
+
+    Attributes:
+        metrics: ``{metric: value}`` in the table's units.
+        details: free-form JSON-able details (stored in the fold record).
+        evidence: per-test-item arrays from which ``TableSpec.evidence_metrics`` recomputes
+            ``metrics`` (e.g. ``{"y_true": uint8 (n_clips, n_tags), "scores": float32 (n_clips,
+            n_tags)}``; every array's first axis is the test clips or tracks, in one order); the
+            runner stores them beside the fold record (:mod:`common.runner.evidence`) for the
+            bootstrap interval of single-split tables. None: not kept.
+    """
 
     metrics: dict
     details: dict = field(default_factory=dict)
+    evidence: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,12 @@ class Scheme:
         preflight: zero-argument check run before the dataset is indexed when the scheme is
             selected (e.g. that a pre-trained weights file exists); it raises
             :class:`~common.errors.ConfigError` so that a run fails at once, not after hours.
+        scheme_module: for a row added from a user's scheme module (``--scheme-module``, see
+            :mod:`common.runner.scheme_module`): the module's file; None for the paper's rows. Such
+            a row is no part of the paper's protocol: a run that has it never writes the canonical table.
+        predictor: ``FoldSource -> FoldModel`` rebuilding one trained fold of this row for
+            ``predict`` / ``--export`` (:mod:`common.inference`), when the row is not built by the
+            table's inference adapter (user schemes); None: the adapter's.
     """
 
     name: str
@@ -111,6 +134,8 @@ class Scheme:
     description: str = ""
     config: dict = field(default_factory=dict)
     preflight: Callable[[], None] | None = None
+    scheme_module: str | None = None
+    predictor: Callable[[Any], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +161,15 @@ class TableSpec:
             with ``out_dir`` the folder the table was written to and ``fold_records = {scheme:
             [fold record, ...]}`` (the dicts of the fold-record store: metrics, details, ...); for
             outputs derived from several schemes' details, e.g. a figure.
+        evidence_metrics: ``evidence -> {metric: value}``: the function that computed the fold's
+            metrics, applied to the stored per-test-item evidence (``FoldOutcome.evidence``) of a
+            resample of the test set; single-split tables use it for a bootstrap interval of every
+            cell (:mod:`common.evaluation.statistics`). None: no bootstrap (cross-validated tables
+            compare over folds instead).
+        inference: dotted name of the paper's inference adapter for ``make predict`` / ``--export``
+            (``"papers.mcclstm.inference"``: a module with ``fold_model(source) -> FoldModel``, see
+            :mod:`common.inference.fold_model`); empty when the table's schemes cannot be applied
+            to new audio yet. A name, not an import, so the adapter is no part of the table's code version.
     """
 
     paper: str
@@ -151,6 +185,8 @@ class TableSpec:
     source: str = ""
     make_name: str = ""
     post_run: Callable[[Path, dict], None] | None = None
+    evidence_metrics: Callable[[dict], dict] | None = None
+    inference: str = ""
 
     @property
     def make_target(self) -> str:
@@ -160,6 +196,14 @@ class TableSpec:
     def trainable(self) -> list[Scheme]:
         """Schemes this code implements."""
         return [s for s in self.schemes if s.run_fold is not None]
+
+    def paper_trainable(self) -> list[Scheme]:
+        """The paper's schemes this code implements (not the rows added from a scheme module)."""
+        return [s for s in self.trainable() if s.scheme_module is None]
+
+    def scheme_module_rows(self) -> list[Scheme]:
+        """Rows added from a user's scheme module (:mod:`common.runner.scheme_module`)."""
+        return [s for s in self.trainable() if s.scheme_module is not None]
 
 
 def reference_table(rows: dict) -> dict:

@@ -205,7 +205,7 @@ def table1_mtat(settings: Settings = Settings()) -> TableSpec:
     the starting point of Table III's transfer rows (:data:`DEFAULT_WEIGHTS`).
     """
     return TableSpec(
-        paper="crnn_tf", table_id="table1_mtat", title="Table I: MagnaTagATune tagging (50 tags)",
+        paper="crnn_tf", inference="papers.crnn_tf.inference", table_id="table1_mtat", title="Table I: MagnaTagATune tagging (50 tags)",
         dataset=MTAT, extractor=partial(_extractor, settings),
         prepare=partial(prepare_clip, frames=settings.clip_frames),
         protocol=PredefinedSplit(train=("train",), validation=("validation",), test=("test",)),
@@ -234,7 +234,7 @@ def fig5_mtat(settings: Settings = Settings()) -> TableSpec:
     paper draws the values only, so there is no paper column; :func:`write_fig5` draws ours.
     """
     return TableSpec(
-        paper="crnn_tf", table_id="fig5_mtat", title="Fig. 5: CRNN-TF with subsets of scanners, MTAT AUC",
+        paper="crnn_tf", inference="papers.crnn_tf.inference", table_id="fig5_mtat", title="Fig. 5: CRNN-TF with subsets of scanners, MTAT AUC",
         dataset=MTAT, extractor=partial(_extractor, settings),
         prepare=partial(prepare_clip, frames=settings.clip_frames),
         protocol=PredefinedSplit(train=("train",), validation=("validation",), test=("test",)),
@@ -254,7 +254,7 @@ def table2_fma(settings: Settings = Settings()) -> TableSpec:
     the support-weighted one (``AUC (weighted)``), see :func:`common.evaluation.multiclass.genre_metrics`.
     """
     return TableSpec(
-        paper="crnn_tf", table_id="table2_fma", title="Table II: FMA medium genre classification",
+        paper="crnn_tf", inference="papers.crnn_tf.inference", table_id="table2_fma", title="Table II: FMA medium genre classification",
         dataset=FMA, extractor=partial(_extractor, settings),
         prepare=partial(prepare_clip, frames=settings.clip_frames),
         protocol=PredefinedSplit(train=("training",), validation=("validation",), test=("test",)),
@@ -297,7 +297,7 @@ def table3_gtzan(settings: Settings = Settings()) -> TableSpec:
     the epoch to keep). The transfer rows need ``CRNN_TF_WEIGHTS`` (checked before any work).
     """
     return TableSpec(
-        paper="crnn_tf", table_id="table3_gtzan", title="Table III: GTZAN transfer accuracy",
+        paper="crnn_tf", inference="papers.crnn_tf.inference", table_id="table3_gtzan", title="Table III: GTZAN transfer accuracy",
         dataset=GTZAN, extractor=partial(_extractor, settings),
         prepare=partial(prepare_clip, frames=settings.clip_frames),
         protocol=CrossValidation(n_folds=settings.gtzan_folds, validation_fraction=settings.gtzan_validation_fraction,

@@ -1,6 +1,6 @@
 """Apply a trained MCCLSTM scheme to new audio: the fold's model and input scaling, as the protocol uses them.
 
-The hook of :func:`common.inference.predict.fold_model` for every MCCLSTM table (Tables 3-5): it rebuilds
+The inference adapter (:func:`common.inference.fold_model.fold_model`) for every MCCLSTM table (Tables 3-5): it rebuilds
 the scheme with the model settings its table row was trained with (the arguments of the row's
 ``run_fold`` partial), loads the fold's ``best.weights.h5``, and applies the fold's per-band
 standardisation (fitted on that fold's training chunks by :func:`papers.mcclstm.protocol.run_scheme_fold`
@@ -20,7 +20,7 @@ import numpy as np
 from common.features.cache import FeatureCache
 from common.errors import ConfigError, ReproError
 from common.training.pipeline import BandStandardizer, TrackChunks
-from common.inference.predict import FoldModel, FoldSource, load_checkpoint, not_supported
+from common.inference.fold_model import FoldModel, FoldSource, load_checkpoint, not_supported
 from common.evaluation.splits import load_splits
 from papers.mcclstm.config import CHUNK_FRAMES
 from papers.mcclstm.models import build_model
@@ -79,14 +79,14 @@ def recompute_standardizer(source: FoldSource) -> tuple[BandStandardizer, str]:
 
 
 def fold_model(source: FoldSource) -> FoldModel:
-    """Rebuild an MCCLSTM scheme's trained fold for :mod:`common.inference.predict`.
+    """Rebuild an MCCLSTM scheme's trained fold for ``predict`` and ``--export``.
 
     Args:
         source: the fold (its scheme's ``run_fold`` is ``partial(run_scheme_fold, SchemeSpec,
             MCCLSTMConfig, TrainingConfig)``, see :func:`papers.mcclstm.tables.make_schemes`).
 
     Returns:
-        :class:`~common.inference.predict.FoldModel` whose ``probabilities(chunks)`` maps one file's chunks
+        :class:`~common.inference.fold_model.FoldModel` whose ``probabilities(chunks)`` maps one file's chunks
         float32 ``(n_chunks, 40, 80)`` (``spec.prepare``'s output) to class probabilities float64
         ``(n_classes,)``.
 

@@ -65,7 +65,7 @@ def make_table(table_id: str, title: str, dataset: DatasetSpec, reference: dict,
                source: str, model_config: cfg.MCCLSTMConfig = cfg.MCCLSTMConfig()) -> TableSpec:
     """An MCCLSTM table on ``dataset``: 10-fold CV, 80/10/10 stratified splits, all seven schemes."""
     return TableSpec(
-        paper="mcclstm", table_id=table_id, title=title, dataset=dataset,
+        paper="mcclstm", inference="papers.mcclstm.inference", table_id=table_id, title=title, dataset=dataset,
         extractor=partial(LogMelExtractor, cfg.FEATURES),
         prepare=prepare_chunks,
         protocol=CrossValidation(n_folds=10, validation_fraction=0.1, seed=cfg.SEED),

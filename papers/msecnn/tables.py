@@ -105,7 +105,7 @@ def table1_mtat(model_config: FCNConfig = cfg.MODEL, features: ClipMelgramConfig
     """
     training = acceleration_from_environment(training or cfg.TRAINING)
     return TableSpec(
-        paper="msecnn", table_id="table1_mtat",
+        paper="msecnn", table_id="table1_mtat", inference="papers.msecnn.inference",
         title="Table 1: MagnaTagATune tagging, ROC-AUC and PR-AUC (50 tags)",
         dataset=MTAT,
         extractor=partial(ClipMelgramExtractor, features),

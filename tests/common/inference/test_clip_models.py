@@ -1,7 +1,7 @@
-"""common.inference.predict's clip-model adapters: MsE-CNN / FCN-5 (tags) and CRNN-TF (genres), with tiny models.
+"""The papers' clip-model inference adapters: MsE-CNN / FCN-5 (tags) and CRNN-TF (genres), with tiny models.
 
 The fold's checkpoint is written here from a freshly built tiny model (what predict loads is what
-was saved); the run's manifest and records are laid out as the runner does (tests.common.test_predict).
+was saved); the run's manifest and records are laid out as the runner does (tests.common.inference.test_predict).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 
 from common.models.fcn import FCNConfig
-from common.inference.predict import predict_files, prepare_file
+from common.inference.command import predict_files
+from common.inference.preparation import prepare_file
 from tests.audio_fixtures import write_audio
-from tests.common.test_predict import QUICK, fake_run
+from tests.common.inference.test_predict import QUICK, fake_run
 
 MTAT_TAGS = ["guitar", "classical", "slow", "techno", "strings"] + [f"tag{i:02d}" for i in range(45)]
 

@@ -1,4 +1,4 @@
-"""common.inference.predict without training: finding runs, folds and checkpoints; errors; unsupported schemes.
+"""Predict (common.inference) without training: finding runs, folds and checkpoints; errors; unsupported schemes.
 
 Runs are written here as the runner lays them out (manifest with ``records`` and ``caps``, fold
 records under ``folds/``, the unit's work folder), with placeholder checkpoints where no model is
@@ -18,8 +18,9 @@ import pytest
 
 from common import cli
 from common.errors import ConfigError
-from common.inference.predict import (FilePrediction, NoTrainedRunError, find_run, fold_model, fold_source, format_prediction,
-                            predict_files, select_folds)
+from common.inference.command import FilePrediction, format_prediction, predict_files
+from common.inference.fold_model import fold_model, fold_source
+from common.inference.runs import NoTrainedRunError, find_run, select_folds
 from common.runner.layout import RunCaps, RunLayout
 from papers.mcclstm.tables import table3_gtzan
 
@@ -211,7 +212,7 @@ def test_paper_without_hook_says_so(tmp_path):
     results, work = tmp_path / "results", tmp_path / "work"
     fake_run(results, work, spec, {scheme: [0]}, QUICK)
     source = fold_source(spec, find_run(spec, scheme, results, work), scheme, 0)
-    with pytest.raises(ConfigError, match="not supported for this scheme yet.*no inference hook for the paper"):
+    with pytest.raises(ConfigError, match="not supported for this scheme yet.*names no inference adapter"):
         fold_model(source)
 
 

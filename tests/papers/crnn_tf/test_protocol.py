@@ -78,7 +78,7 @@ def test_own_features_skip_and_record_unusable_tracks(tmp_path):
     from common.audio.waveform import WaveformConfig, WaveformExtractor, waveform_windows
     from common.features.cache import FeatureCache
     from papers.crnn_tf.protocol import own_feature_parts
-    from tests.common.test_runner import tiny_gtzan
+    from tests.common.runner.test_execution import tiny_gtzan
 
     data = tiny_gtzan(tmp_path / "g", per_genre=2, seconds=0.5)
     write_audio(data / "genres" / "rock" / "rock.00001.wav", 0.05, 8000)  # shorter than one window
@@ -166,7 +166,7 @@ def test_tag_evaluation_gives_table1_metrics_and_per_tag_auc(tmp_path):
 def test_genre_targets_are_one_hot_and_unknown_tasks_refused(tmp_path):
     from common.datasets import gtzan
     from papers.crnn_tf.protocol import fold_targets
-    from tests.common.test_runner import tiny_gtzan
+    from tests.common.runner.test_execution import tiny_gtzan
 
     data = tiny_gtzan(tmp_path / "g", per_genre=1, seconds=0.2)
     context = replace(_tag_context(tmp_path), index=gtzan.index(data))

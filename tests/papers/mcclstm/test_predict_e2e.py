@@ -1,4 +1,4 @@
-"""End to end: train MCCLSTM Table 3 schemes through the real runner, then predict / export (common.inference.predict).
+"""End to end: train MCCLSTM Table 3 schemes through the real runner, then predict / export (common.inference).
 
 The run (2 of 10 folds, 1 epoch, schemes R2 and MCCLSTM) is made once per module on a generated
 GTZAN tree: 10 clips per genre of 4 s at 22,050 Hz (2 chunks of 1.858 s each at 44.1 kHz).
@@ -17,7 +17,9 @@ import pytest
 
 from common import cli
 from common.datasets import gtzan
-from common.inference.predict import find_run, fold_source, predict_files
+from common.inference.command import predict_files
+from common.inference.fold_model import fold_source
+from common.inference.runs import find_run
 from common.runner import run_table
 from papers.mcclstm.inference import load_standardizer, recompute_standardizer
 from papers.mcclstm.tables import table3_gtzan
@@ -177,7 +179,7 @@ def test_export_loads_with_plain_keras_and_gives_predicts_probabilities(trained,
         assert [p.name for p in result.exported][:2] == ["model.keras", "preprocessing.json"]
     # the sequence model needs its two custom layers, shipped beside it; the chunk model none
     assert json.loads((tmp_path / "MCCLSTM" / "preprocessing.json").read_text())["custom_layer_modules"] == \
-        ["common_layers.py"]
+        ["common_models_layers.py"]
     assert json.loads((tmp_path / "R2" / "preprocessing.json").read_text())["custom_layer_modules"] == []
     script = tmp_path / "standalone.py"
     script.write_text(STANDALONE)

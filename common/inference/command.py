@@ -1,0 +1,220 @@
+"""Apply a trained model of a table to new audio files, or export it for use without this code.
+
+``python -m common.cli predict <paper>.<table> <scheme> FILE... [--fold K | --ensemble]
+[--top 5] [--export DIR]`` (``make predict``) does, for one scheme of one table:
+
+1. **find the run** (:func:`common.inference.runs.find_run`): the canonical table's manifest
+   ``<results>/<paper>/<table>_manifest.json`` when it lists fold records of the scheme, else the
+   newest manifest under ``<results>/<paper>/partial/<table>/*/`` that does; a model from a
+   partial run is announced on the console with the run's caps (fewer folds, an epoch cap, a
+   scheme subset), since it is not the model the full protocol trains;
+2. **find the fold's checkpoint**: the fold record ``<records>/folds/<scheme>/fold_NN/<identity>.json``
+   names the unit of work, whose scratch folder
+   ``<work>/<paper>/<table>/<scheme>/fold_NN-<identity>/`` holds ``best.weights.h5`` (and the
+   paper's own per-fold input statistics, e.g. MCCLSTM's band standardisation);
+3. **rebuild the scheme's model** exactly as its protocol does and load the checkpoint: a paper
+   hook (:func:`fold_model`: ``papers.<paper>.inference.fold_model`` where the paper has one, else
+   the clip-model adapters of this module for MsE-CNN / FCN-5 and the CRNN-TF tables' clip models);
+4. **read each file with the table's own preprocessing**: ``spec.extractor()`` (decoding, mono,
+   resampling, log-mel) then ``spec.prepare`` (chunking / cropping), then the hook's per-fold
+   input transform; the scheme's track-level output is printed as its top classes (softmax) or
+   tags (sigmoid) with their probabilities. ``--ensemble`` averages the probabilities of every fold
+   the run trained.
+
+``--export DIR`` (:func:`export_fold`) writes the fold's model as ``DIR/model.keras`` with
+``DIR/preprocessing.json`` (features, chunking, standardisation, class names, run and fold), and a
+copy of the module of any custom layer the model uses (e.g. ``common_models_layers.py``), so that
+``keras.models.load_model`` loads it without this repository.
+
+Errors (:class:`~common.errors.ReproError`, shown by the command line as ``error: ...`` with exit
+status 2): no trained run of the scheme (the message names the make target that trains it), a
+fold that was not trained, a missing or unloadable checkpoint, a scheme this module cannot apply
+yet, and an audio file that cannot be used (the other files are still predicted).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from common.errors import AudioError, ConfigError
+from common.inference.export import export_fold
+from common.inference.fold_model import config_differences, fold_model, fold_source
+from common.inference.preparation import prepare_file
+from common.inference.runs import TrainedRun, find_run, select_folds
+
+
+@dataclass
+class FilePrediction:
+    """The prediction for one file.
+
+    Attributes:
+        path: the audio file.
+        probabilities: float64 ``(n_outputs,)``: mean over the folds used.
+        input: what the model saw (e.g. ``"2 chunks of 1.858 s"``).
+        error: why the file could not be used (then ``probabilities`` is None).
+    """
+
+    path: Path
+    probabilities: np.ndarray | None
+    input: str = ""
+    error: str | None = None
+
+    def top(self, classes: list[str], k: int) -> list[tuple[str, float]]:
+        """The ``k`` most probable ``(name, probability)``, most probable first (ties: class order)."""
+        order = np.argsort(-self.probabilities, kind="stable")[:k]
+        return [(classes[i], float(self.probabilities[i])) for i in order]
+
+
+@dataclass
+class Prediction:
+    """What :func:`predict_files` computed.
+
+    Attributes:
+        run: the run the model came from.
+        scheme: scheme name.
+        folds: the folds whose probabilities were averaged (one unless ``--ensemble``).
+        identities: ``{fold: identity}`` of those folds.
+        checkpoints: ``{fold: checkpoint path}``.
+        classes: class / tag names of the outputs.
+        outputs: ``"classes"`` or ``"tags"``.
+        files: one :class:`FilePrediction` per file, in the order given.
+        exported: files written by ``export_dir`` (empty when not asked).
+        notes: console notes of the hooks.
+    """
+
+    run: TrainedRun
+    scheme: str
+    folds: list[int]
+    identities: dict[int, str]
+    checkpoints: dict[int, Path]
+    classes: list[str]
+    outputs: str
+    files: list[FilePrediction]
+    exported: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def predict_files(spec, scheme: str, files, *, results_dir: str | Path = "results", work_dir: str | Path = "work",
+                  fold: int | None = None, ensemble: bool = False, export_dir: str | Path | None = None,
+                  log: Callable[[str], None] = print) -> Prediction:
+    """Apply the trained ``scheme`` of a table to audio files (and/or export the fold's model).
+
+    Args:
+        spec: the table.
+        scheme: trainable scheme name.
+        files: audio files (may be empty when ``export_dir`` is given).
+        results_dir, work_dir: the folders the training run used.
+        fold: 0-based fold whose model to use (default 0); exclusive with ``ensemble``.
+        ensemble: average the probabilities of every fold the run trained.
+        export_dir: also write the fold's model and ``preprocessing.json`` there (:func:`export_fold`).
+        log: receives the console lines about the run (which run, caps, checkpoint).
+
+    Returns:
+        :class:`Prediction`; files that cannot be used carry their ``error``.
+
+    Raises:
+        NoTrainedRunError, ConfigError: see :func:`find_run`, :func:`select_folds`,
+            :func:`fold_source`, :func:`fold_model`; ``ensemble`` with ``fold`` or ``export_dir``.
+    """
+    if ensemble and (fold is not None or export_dir is not None):
+        raise ConfigError("--ensemble averages every fold: it takes no --fold, and --export writes one fold's model")
+    run = find_run(spec, scheme, results_dir, work_dir)
+    folds = select_folds(run, spec, scheme, fold, ensemble)
+    sources = [fold_source(spec, run, scheme, k) for k in folds]
+    which = f"ensemble of folds {', '.join(map(str, folds))}" if ensemble else f"fold {folds[0]}"
+    log(f"{spec.paper}.{spec.table_id} {scheme}, {which}: {run.describe()}, {run.manifest_path}")
+    if not run.canonical:
+        log(f"note: this model comes from a partial/capped run ({run.caps.describe()}), not from the full "
+            f"protocol's canonical table (make {spec.make_target} trains that)")
+    extractor = spec.extractor()
+    predictions = [FilePrediction(Path(f), None) for f in files]
+    prepared = {}
+    for item in predictions:
+        try:
+            prepared[item.path] = prepare_file(spec, item.path, extractor)
+        except AudioError as exc:
+            item.error = str(exc)
+    sums = {path: None for path in prepared}
+    notes, exported, outputs = [], [], "classes"
+    for source in sources:
+        changed = config_differences(source)
+        if changed:
+            log(f"warning: {scheme} settings differ from the run's in {', '.join(changed)}")
+        model = fold_model(source)
+        outputs = model.outputs
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in (source.record.get("metrics") or {}).items())
+        log(f"fold {source.fold} checkpoint: {source.checkpoint} (identity {source.identity}; "
+            f"{metrics or 'no metrics'} on the fold's test tracks)")
+        for note in model.notes:
+            log(f"note: {note}")
+        notes.extend(model.notes)
+        for path, features in prepared.items():
+            probs = model.probabilities(features)
+            sums[path] = probs if sums[path] is None else sums[path] + probs
+        for item in predictions:
+            if item.path in prepared:
+                item.input = model.describe_input(prepared[item.path])
+        if export_dir is not None:
+            exported = export_fold(source, model, export_dir, extractor)
+            log(f"exported {source.spec.paper}.{source.spec.table_id} {scheme} fold {source.fold} to "
+                f"{exported[0].parent}: " + ", ".join(p.name for p in exported))
+    for item in predictions:
+        if item.path in prepared:
+            item.probabilities = sums[item.path] / len(sources)
+    return Prediction(run=run, scheme=scheme, folds=folds, identities={s.fold: s.identity for s in sources},
+                      checkpoints={s.fold: s.checkpoint for s in sources}, classes=sources[0].classes,
+                      outputs=outputs, files=predictions, exported=exported, notes=notes)
+
+
+def format_prediction(item: FilePrediction, classes: list[str], outputs: str, top: int = 5) -> str:
+    """Console lines of one file: its input, then the ``top`` classes or tags with probabilities.
+
+    >>> item = FilePrediction(Path("a.wav"), np.array([0.25, 0.75]), "1 chunk")
+    >>> print(format_prediction(item, ["x", "y"], "classes", 2))
+    a.wav (1 chunk): top 2 classes
+       1. y  0.7500
+       2. x  0.2500
+    """
+    if item.probabilities is None:
+        return f"{item.path}: not predicted: {item.error}"
+    ranked = item.top(classes, top)
+    width = max(len(name) for name, _ in ranked)
+    lines = [f"{item.path} ({item.input}): top {len(ranked)} {outputs}"]
+    lines += [f"  {rank:2d}. {name:<{width}}  {p:.4f}" for rank, (name, p) in enumerate(ranked, start=1)]
+    return "\n".join(lines)
+
+
+def run_command(spec, args) -> int:
+    """``python -m common.cli predict``: predict ``args.files`` and print the top classes; returns the exit status.
+
+    Args:
+        spec: the table.
+        args: parsed options ``scheme``, ``files``, ``results_dir``, ``work_dir``, ``fold``,
+            ``ensemble``, ``top``, ``export``.
+
+    Returns:
+        0, or 2 when a file could not be used (its reason is printed as ``error: ...``).
+
+    Raises:
+        ReproError: as :func:`predict_files`; no file and no ``--export``; ``--top`` < 1.
+    """
+    if not args.files and not args.export:
+        raise ConfigError("give one or more audio files to predict (or --export DIR)")
+    if args.top < 1:
+        raise ConfigError("--top must be at least 1")
+    result = predict_files(spec, args.scheme, args.files, results_dir=args.results_dir, work_dir=args.work_dir,
+                           fold=args.fold, ensemble=args.ensemble, export_dir=args.export,
+                           log=lambda line: print(line, flush=True))
+    status = 0
+    for item in result.files:
+        if item.probabilities is None:
+            print(f"error: {item.error}", file=sys.stderr, flush=True)
+            status = 2
+        else:
+            print(format_prediction(item, result.classes, result.outputs, args.top), flush=True)
+    return status
