@@ -26,9 +26,21 @@ SCHEMES ?=
 SHARD   ?=
 RAY     ?=
 COLLECT ?=
-RUN_OPTS = --results-dir $(RESULTS_DIR) --work-dir $(WORK_DIR) \
-           $(if $(FOLDS),--folds $(FOLDS)) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SCHEMES),--schemes '$(SCHEMES)') \
-           $(if $(SHARD),--shard $(SHARD)) $(if $(RAY),--ray)
+# GROUP_DUPLICATES=1 keeps identical audio files within one part of every fold (a group-aware split:
+# not the papers' protocol, so its table goes to partial/); identical files are reported either way.
+GROUP_DUPLICATES ?=
+# WORKERS=N: feature-extraction processes (default: the cores this process may use).
+WORKERS ?=
+# SCHEME_MODULE=path/to/file.py (or a dotted module name): your own model as one more row of the table,
+# run under the table's protocol (README, "Evaluate your own model"); its table goes to partial/.
+SCHEME_MODULE ?=
+# Paths may hold spaces, quotes and non-ASCII characters: $(call q,VALUE) passes VALUE to the shell
+# as one argument, single-quoted.
+q = '$(subst ','\'',$(1))'
+RUN_OPTS = --results-dir $(call q,$(RESULTS_DIR)) --work-dir $(call q,$(WORK_DIR)) \
+           $(if $(FOLDS),--folds $(FOLDS)) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SCHEMES),--schemes $(call q,$(SCHEMES))) \
+           $(if $(SHARD),--shard $(SHARD)) $(if $(RAY),--ray) $(if $(GROUP_DUPLICATES),--group-duplicates) \
+           $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEME_MODULE),--scheme-module $(call q,$(SCHEME_MODULE)))
 RUN = $(PY) -m common.cli $(if $(COLLECT),collect,run)
 
 .PHONY: help setup test test-fast bench bench-table3 all-results list report download-gtzan clean-work \
@@ -45,12 +57,16 @@ help:
 	@echo "  make lstm_segment-table2-ismir2004  lstm_segment-table4-ismir2004   (ISMIR2004_DIR)"
 	@echo "  make all-results                        every table whose dataset is present"
 	@echo "  options: FOLDS=N EPOCHS=N SCHEMES=a,b (partial runs)  SHARD=I/N  COLLECT=1  RAY=1 (fan-out)"
+	@echo "           SCHEME_MODULE=path/to/model.py  your own model under the table's protocol (README)"
+	@echo "           WORKERS=N (feature-extraction processes; default: every core)"
+	@echo "           GROUP_DUPLICATES=1 (identical audio kept within one part of every fold: a variant)"
 	@echo "Data:"
 	@echo "  make download-gtzan  download-ballroom  download-mtat   (into GTZAN_DIR, BALLROOM_DIR, MTAT_DIR)"
 	@echo "  make list                               every table with its target and dataset variable"
 	@echo "Results and models:"
 	@echo "  make report                             $(RESULTS_DIR)/REPORT.md: every table's results in one page"
 	@echo "  make predict TABLE=mcclstm.table3_gtzan SCHEME=MCCLSTM FILES=\"a.wav b.mp3\" [EXPORT=dir]"
+	@echo "               (one path with spaces: FILE=\"my song.wav\"; FILES is split at spaces)"
 	@echo "Tests and benchmarks:"
 	@echo "  make test  test-fast                    the test suite (test-fast: without end-to-end runs)"
 	@echo "  make bench  bench-table3                throughput; full-scale Table 3 projection"
@@ -79,56 +95,62 @@ bench: setup
 # Full-scale MCCLSTM Table 3 benchmark on a 1000 x 30 s stand-in (timing only, never accuracy);
 # SCHEMES=a,b times a subset. Writes $(RESULTS_DIR)/bench/table3_scale_<device>.{csv,json}.
 bench-table3: setup
-	$(PY) -m benchmarks.table3_scale --out $(RESULTS_DIR)/bench --records $(RESULTS_DIR)/mcclstm \
-	    $(if $(SCHEMES),--schemes '$(SCHEMES)')
+	$(PY) -m benchmarks.table3_scale --out $(call q,$(RESULTS_DIR)/bench) --records $(call q,$(RESULTS_DIR)/mcclstm) \
+	    $(if $(SCHEMES),--schemes $(call q,$(SCHEMES)))
 
 all-results: setup
 	$(PY) -m common.cli all-results $(RUN_OPTS)
 
 report: setup
-	$(PY) -m common.cli report --results-dir $(RESULTS_DIR)
+	$(PY) -m common.cli report --results-dir $(call q,$(RESULTS_DIR))
 
 download-gtzan: setup
-	$(PY) -m common.cli download gtzan --dest $(GTZAN_DIR)
+	$(PY) -m common.cli download gtzan --dest $(call q,$(GTZAN_DIR))
 
 clean-work:
-	rm -rf $(WORK_DIR)
+	rm -rf $(call q,$(WORK_DIR))
 
 # Apply a trained scheme to your own audio (common/inference/predict.py), e.g.
 #   make predict TABLE=mcclstm.table3_gtzan SCHEME=MCCLSTM FILES="a.wav b.mp3" [FOLD=K | ENSEMBLE=1] [TOP=5] [EXPORT=dir]
+# FILES is split into words by the shell (globs work: FILES="songs/*.mp3"); FILE="my song.wav" passes one
+# path as it is (spaces, quotes, non-ASCII). Several paths with spaces: quote each inside FILES
+# (FILES="'my song.wav' 'other one.mp3'") or call the CLI: .venv/bin/python -m common.cli predict TABLE SCHEME PATH...
 .PHONY: predict
 TABLE    ?=
 SCHEME   ?=
 FILES    ?=
+FILE     ?=
 FOLD     ?=
 ENSEMBLE ?=
 TOP      ?=
 EXPORT   ?=
 predict: setup
-	$(PY) -m common.cli predict '$(TABLE)' '$(SCHEME)' $(FILES) --results-dir $(RESULTS_DIR) --work-dir $(WORK_DIR) \
-	    $(if $(FOLD),--fold $(FOLD)) $(if $(ENSEMBLE),--ensemble) $(if $(TOP),--top $(TOP)) $(if $(EXPORT),--export '$(EXPORT)')
+	$(PY) -m common.cli predict $(call q,$(TABLE)) $(call q,$(SCHEME)) $(FILES) $(if $(FILE),$(call q,$(FILE))) \
+	    --results-dir $(call q,$(RESULTS_DIR)) --work-dir $(call q,$(WORK_DIR)) \
+	    $(if $(FOLD),--fold $(FOLD)) $(if $(ENSEMBLE),--ensemble) $(if $(TOP),--top $(TOP)) $(if $(EXPORT),--export $(call q,$(EXPORT))) \
+	    $(if $(SCHEME_MODULE),--scheme-module $(call q,$(SCHEME_MODULE)))
 
 # --- MCCLSTM (Chen & Wang, ISMIR 2017) ---------------------------------------------------------
 table3-gtzan: setup
-	$(RUN) mcclstm.table3_gtzan --data-dir $(GTZAN_DIR) $(RUN_OPTS)
+	$(RUN) mcclstm.table3_gtzan --data-dir $(call q,$(GTZAN_DIR)) $(RUN_OPTS)
 
 table3-gtzan-paper-init: setup
-	$(RUN) mcclstm.table3_gtzan_paper_init --data-dir $(GTZAN_DIR) $(RUN_OPTS)
+	$(RUN) mcclstm.table3_gtzan_paper_init --data-dir $(call q,$(GTZAN_DIR)) $(RUN_OPTS)
 
 table3-gtzan-bass-time-wide: setup
-	$(RUN) mcclstm.table3_gtzan_bass_time_wide --data-dir $(GTZAN_DIR) $(RUN_OPTS)
+	$(RUN) mcclstm.table3_gtzan_bass_time_wide --data-dir $(call q,$(GTZAN_DIR)) $(RUN_OPTS)
 
 # --- MCCLSTM Tables 4-5: Ballroom and Soundtracks ----------------------------------------------
 .PHONY: table4-ballroom table5-soundtracks download-ballroom
 
 table4-ballroom: setup
-	$(RUN) mcclstm.table4_ballroom --data-dir $(BALLROOM_DIR) $(RUN_OPTS)
+	$(RUN) mcclstm.table4_ballroom --data-dir $(call q,$(BALLROOM_DIR)) $(RUN_OPTS)
 
 table5-soundtracks: setup
-	$(RUN) mcclstm.table5_soundtracks --data-dir $(SOUNDTRACKS_DIR) $(RUN_OPTS)
+	$(RUN) mcclstm.table5_soundtracks --data-dir $(call q,$(SOUNDTRACKS_DIR)) $(RUN_OPTS)
 
 download-ballroom: setup
-	$(PY) -m common.cli download ballroom --dest $(BALLROOM_DIR)
+	$(PY) -m common.cli download ballroom --dest $(call q,$(BALLROOM_DIR))
 
 # --- MsE-CNN (multi-scale embedded CNN, MagnaTagATune) ------------------------------------------
 # MSECNN_OPTS passes extra CLI options, e.g. MSECNN_OPTS="--mixed-precision off --xla off".
@@ -136,10 +158,10 @@ download-ballroom: setup
 MSECNN_OPTS ?=
 
 msecnn-table1-mtat: setup
-	$(RUN) msecnn.table1_mtat --data-dir $(MTAT_DIR) $(RUN_OPTS) $(MSECNN_OPTS)
+	$(RUN) msecnn.table1_mtat --data-dir $(call q,$(MTAT_DIR)) $(RUN_OPTS) $(MSECNN_OPTS)
 
 download-mtat: setup
-	$(PY) -m common.cli download magnatagatune --dest $(MTAT_DIR)
+	$(PY) -m common.cli download magnatagatune --dest $(call q,$(MTAT_DIR))
 
 # --- LSTM segment features (ISMIR 2004 genres) --------------------------------------------------
 # Table 4 also writes Figure 3 (accuracy against k): results/lstm_segment/table4_ismir2004_figure3.{csv,png}.
@@ -147,10 +169,10 @@ download-mtat: setup
 .PHONY: lstm_segment-table2-ismir2004 lstm_segment-table4-ismir2004
 
 lstm_segment-table2-ismir2004: setup
-	$(RUN) lstm_segment.table2_ismir2004 --data-dir $(ISMIR2004_DIR) $(RUN_OPTS)
+	$(RUN) lstm_segment.table2_ismir2004 --data-dir $(call q,$(ISMIR2004_DIR)) $(RUN_OPTS)
 
 lstm_segment-table4-ismir2004: setup
-	$(RUN) lstm_segment.table4_ismir2004 --data-dir $(ISMIR2004_DIR) $(RUN_OPTS)
+	$(RUN) lstm_segment.table4_ismir2004 --data-dir $(call q,$(ISMIR2004_DIR)) $(RUN_OPTS)
 
 # --- CRNN-TF (Wang et al. 2018) -----------------------------------------------------------------
 # Table I: MTAT tagging (MTAT_DIR); also writes the per-tag AUCs of Fig. 6 and keeps the CRNN-TF
@@ -164,13 +186,13 @@ export CRNN_TF_WEIGHTS
 .PHONY: crnn_tf-table1-mtat crnn_tf-fig5-mtat crnn_tf-table2-fma crnn_tf-table3-gtzan
 
 crnn_tf-table1-mtat: setup
-	$(RUN) crnn_tf.table1_mtat --data-dir $(MTAT_DIR) $(RUN_OPTS)
+	$(RUN) crnn_tf.table1_mtat --data-dir $(call q,$(MTAT_DIR)) $(RUN_OPTS)
 
 crnn_tf-fig5-mtat: setup
-	$(RUN) crnn_tf.fig5_mtat --data-dir $(MTAT_DIR) $(RUN_OPTS)
+	$(RUN) crnn_tf.fig5_mtat --data-dir $(call q,$(MTAT_DIR)) $(RUN_OPTS)
 
 crnn_tf-table2-fma: setup
-	$(RUN) crnn_tf.table2_fma --data-dir $(FMA_DIR) $(RUN_OPTS)
+	$(RUN) crnn_tf.table2_fma --data-dir $(call q,$(FMA_DIR)) $(RUN_OPTS)
 
 crnn_tf-table3-gtzan: setup
-	$(RUN) crnn_tf.table3_gtzan --data-dir $(GTZAN_DIR) $(RUN_OPTS)
+	$(RUN) crnn_tf.table3_gtzan --data-dir $(call q,$(GTZAN_DIR)) $(RUN_OPTS)

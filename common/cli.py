@@ -63,6 +63,29 @@ def _table(name: str):
     return tables[name]()
 
 
+def _with_scheme_module(spec, args) -> tuple:
+    """The table with the row of ``--scheme-module`` added, and the schemes to run.
+
+    Returns:
+        ``(spec, None)`` without the option; else ``(spec with the module's row, [the --schemes
+        named, then the module's row])``: only the user's row is trained unless ``--schemes``
+        names paper schemes too (the table still shows every scheme with matching records).
+
+    Raises:
+        ConfigError: any problem with the module (see :mod:`common.runner.scheme_module`), before
+            any dataset or feature work.
+    """
+    reference = getattr(args, "scheme_module", None)
+    if not reference:
+        return spec, None
+    from common.runner.scheme_module import add_scheme_module
+
+    spec = add_scheme_module(spec, reference)
+    row = spec.scheme_module_rows()[0].name
+    named = [s for s in (getattr(args, "schemes", None) or "").split(",") if s and s != row]
+    return spec, [*named, row]
+
+
 def _run(spec, data_dir, args, schemes: list[str] | None = None) -> None:
     from common.runner import run_table
 
@@ -108,6 +131,22 @@ def _schemes_ready(spec, name: str, args) -> list[str] | None:
     return ready
 
 
+def _set_workers_environment(args) -> None:
+    """Export --workers for :func:`common.features.cache.feature_workers` (as ``$REPRO_FEATURE_WORKERS``).
+
+    Raises:
+        ConfigError: ``--workers`` below 1.
+    """
+    workers = getattr(args, "workers", None)
+    if workers is not None:
+        from common.errors import ConfigError
+        from common.features.cache import WORKERS_ENVIRONMENT
+
+        if workers < 1:
+            raise ConfigError(f"--workers must be at least 1, not {workers}")
+        os.environ[WORKERS_ENVIRONMENT] = str(workers)
+
+
 def _set_acceleration_environment(args) -> None:
     """Export --mixed-precision / --xla for :func:`common.training.trainer.acceleration_from_environment`."""
     for option, name in (("mixed_precision", "mixed_precision"), ("xla", "jit_compile")):
@@ -134,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int, default=0, help="base seed of every (scheme, fold) (default: 0)")
         p.add_argument("--keras-verbose", default=2, type=int, help="Keras fit verbosity (0, 1, 2)")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        p.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="feature-extraction processes (default: $REPRO_FEATURE_WORKERS, else the cores "
+                            "this process may use)")
         p.add_argument("--mixed-precision", choices=("auto", "on", "off"), default=None,
                        help="mixed float16 training (default: the table's setting, auto = on with a GPU)")
         p.add_argument("--xla", choices=("auto", "on", "off"), default=None,
@@ -147,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
                        help="keep identical audio files (the same recording under several track ids) within one "
                             "part of every fold: a group-aware split, not the papers' protocol (a variant table "
                             "in partial/); cross-validation tables only")
+        p.add_argument("--scheme-module", default=None, metavar="FILE.py|MODULE",
+                       help="your own model as one more row of the table (a module defining build_model(input_shape, "
+                            "n_outputs); README, \"Evaluate your own model\"): only it is trained unless --schemes "
+                            "names paper schemes too; its table goes to partial/, never the canonical one")
 
     run = sub.add_parser("run", help="run one table")
     run.add_argument("table", help="<paper>.<table>, see `list`")
@@ -173,12 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--top", type=int, default=5, help="classes (tags) to print per file (default: 5)")
     predict.add_argument("--export", default=None, metavar="DIR",
                          help="also write the fold's model.keras and preprocessing.json to DIR")
+    predict.add_argument("--scheme-module", default=None, metavar="FILE.py|MODULE",
+                         help="the scheme module that trained SCHEME (a row added with --scheme-module)")
     report = sub.add_parser("report", help="write <results-dir>/REPORT.md from the result files (no training)")
     report.add_argument("--results-dir", default="results", help="root of the results (default: results)")
     args = parser.parse_args(argv)
 
     def command() -> int:
         _set_acceleration_environment(args)
+        _set_workers_environment(args)
         if (args.command not in ("list", "report", "download")
                 and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"):
             from common.training.tensorflow_logging import import_tensorflow_quietly
@@ -225,10 +274,13 @@ def _command(args) -> int:
             print("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3])
     elif args.command in ("run", "collect"):
         args.collect_only = args.command == "collect"
-        spec = _table(args.table)
+        spec, schemes = _with_scheme_module(_table(args.table), args)
         data_dir = args.data_dir or os.environ.get(spec.dataset.dir_variable) or spec.dataset.default_dir
-        _run(spec, data_dir, args)
+        _run(spec, data_dir, args, schemes)
     elif args.command == "all-results":
+        if getattr(args, "scheme_module", None):
+            raise ReproError("--scheme-module / SCHEME_MODULE adds a row to one table: run that table's target, "
+                             "e.g. make table3-gtzan SCHEME_MODULE=examples/table3_small_cnn.py")
         failed = []
         for name, factory in available_tables().items():
             spec = factory()
@@ -248,7 +300,7 @@ def _command(args) -> int:
     elif args.command == "predict":
         from common.inference.command import run_command
 
-        return run_command(_table(args.table), args)
+        return run_command(_with_scheme_module(_table(args.table), args)[0], args)
     elif args.command == "report":
         from common.outputs.report import write_report
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Feature extraction in the test process (no worker start-up per tiny tree); the tests of the
+# extraction pool ask for their workers explicitly.
+os.environ.setdefault("REPRO_FEATURE_WORKERS", "1")
 
 import pytest
 

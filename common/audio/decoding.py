@@ -310,18 +310,26 @@ def _decodable_frames(path: Path) -> int:
         return frames
 
 
-def load_audio(path: str | os.PathLike, sample_rate: int, *, min_duration: float = 0.0) -> np.ndarray:
+def load_audio(path: str | os.PathLike, sample_rate: int, *, min_duration: float = 0.0,
+               band_limit_rate: int | None = None) -> np.ndarray:
     """Load an audio file as a mono signal at ``sample_rate``.
 
     Multi-channel files are averaged to mono; the signal is resampled with soxr "VHQ" when the
     file's rate differs from ``sample_rate``. Truncated files are refused (module text, "Bad
     input").
 
+    ``band_limit_rate`` makes a file sound as a recording made at that rate would: a file whose
+    rate is higher is first resampled to ``band_limit_rate`` (soxr "VHQ", which removes what lies
+    above ``band_limit_rate / 2`` Hz), then to ``sample_rate``. ``predict`` uses it so that a user's
+    44.1 or 48 kHz recording reaches a model trained on 22,050 Hz GTZAN audio (upsampled to
+    44.1 kHz for its features) with the same empty band above 11,025 Hz the model saw in training.
+
     Args:
         path: audio file (any format libsndfile reads).
         sample_rate: target rate in Hz (e.g. 44100 for MCCLSTM, 12000 for FCN-5).
         min_duration: minimum accepted duration in seconds after loading (0 accepts any
             non-empty file).
+        band_limit_rate: Hz, or None (no band limit); see above.
 
     Returns:
         ``np.ndarray`` of shape ``(n_samples,)``, dtype float32, values nominally in [-1, 1].
@@ -334,6 +342,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int, *, min_duration: float
             format and libsndfile's message.
     """
     path = Path(path)
+    if path.is_dir():
+        raise AudioError(path, "is a folder, not an audio file (give the audio files inside it)")
     if not path.is_file():
         raise AudioError(path, "file does not exist")
     if path.stat().st_size == 0:
@@ -358,6 +368,9 @@ def load_audio(path: str | os.PathLike, sample_rate: int, *, min_duration: float
     signal = data.mean(axis=1, dtype=np.float32)
     if not np.all(np.isfinite(signal)):
         raise AudioError(path, "audio holds NaN or infinite samples")
+    if band_limit_rate is not None and file_rate > band_limit_rate:
+        signal = soxr.resample(signal, file_rate, band_limit_rate, quality="VHQ").astype(np.float32)
+        file_rate = band_limit_rate
     if file_rate != sample_rate:
         signal = soxr.resample(signal, file_rate, sample_rate, quality="VHQ").astype(np.float32)
     duration = signal.shape[0] / sample_rate
@@ -365,6 +378,36 @@ def load_audio(path: str | os.PathLike, sample_rate: int, *, min_duration: float
         raise AudioError(
             path, f"too short: {duration:.3f} s, at least {min_duration:.3f} s needed")
     return signal
+
+
+def native_sample_rate(path: str | os.PathLike) -> int:
+    """The sample rate (Hz) a file was recorded or encoded at, read from its header without decoding.
+
+    Raises:
+        AudioError: the header cannot be read.
+    """
+    try:
+        return int(sf.info(str(path)).samplerate)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise AudioError(path, f"cannot read audio header ({_kind(Path(path))}): "
+                               f"{_libsndfile_reason(exc)}") from None
+
+
+def sample_rate_counts(paths) -> dict[str, int]:
+    """How many of ``paths`` were recorded at each sample rate: ``{"22050": 800}`` (keys in Hz, as text for JSON).
+
+    A file whose header cannot be read is counted under ``"unknown"``. The runner stores this in
+    every fold record (``training_audio``) for the fold's training tracks, so that ``predict``
+    can decode a user's file as the training audio sounded (:func:`load_audio`'s ``band_limit_rate``).
+    """
+    counts: dict[str, int] = {}
+    for path in paths:
+        try:
+            key = str(native_sample_rate(path))
+        except AudioError:
+            key = "unknown"
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def audio_duration(path: str | os.PathLike) -> float:

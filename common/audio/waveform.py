@@ -59,13 +59,19 @@ class WaveformExtractor:
         """JSON-serialisable description recorded in run manifests."""
         return {"kind": self.kind, **asdict(self.config)}
 
-    def __call__(self, path: str | os.PathLike) -> np.ndarray:
+    def __call__(self, path: str | os.PathLike, *, band_limit_rate: int | None = None) -> np.ndarray:
         """The first ``max_seconds`` of the file, float32 ``(n_samples,)``.
+
+        Args:
+            path: the audio file.
+            band_limit_rate: Hz, or None: decode as a recording made at that rate would sound
+                (``predict``: the training audio's own rate; see :func:`common.audio.decoding.load_audio`).
 
         Raises:
             AudioError: the file cannot be loaded or is shorter than ``min_seconds``.
         """
-        signal = load_audio(path, self.config.sample_rate, min_duration=self.config.min_seconds)
+        signal = load_audio(path, self.config.sample_rate, min_duration=self.config.min_seconds,
+                            band_limit_rate=band_limit_rate)
         if self.config.max_seconds is not None:
             signal = signal[: int(round(self.config.max_seconds * self.config.sample_rate))]
         return np.ascontiguousarray(signal, dtype=np.float32)

@@ -11,11 +11,23 @@ recomputed when
   with a warning and recomputed.
 
 Writes are atomic: a temporary file in the same folder is renamed over the entry, so an
-interrupted run never leaves a half-written entry behind.
+interrupted run never leaves a half-written entry behind, and several processes may write the
+same entry at once (the last rename wins; both wrote the same array).
+
+Extraction over a process pool (:meth:`FeatureCache.get_many`, ``workers > 1``): the entries that
+do not exist yet are computed by ``workers`` processes, and the results are handed back in the
+order of the input, so progress bars, skip reports and the arrays are the same as with one
+process. The pool is joblib's loky executor (a ``concurrent.futures`` executor): its workers are
+fresh interpreters (fork + exec), so they never inherit a parent's TensorFlow or JAX threads
+(forking after TensorFlow started its thread pools can deadlock), they import only what they
+unpickle (this module and the extractor's module; no TensorFlow unless the extractor uses it),
+they do not re-run the main script (no ``if __name__ == "__main__"`` guard needed), and they are
+reused by the next extraction of the same process and end after 10 s idle.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
@@ -24,7 +36,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -42,7 +54,7 @@ class FeatureExtractor(Protocol):
 
     def describe(self) -> dict: ...
 
-    def __call__(self, path: str | os.PathLike) -> np.ndarray: ...
+    def __call__(self, path: str | os.PathLike, *, band_limit_rate: int | None = None) -> np.ndarray: ...
 
 
 @dataclass
@@ -67,6 +79,90 @@ class ExtractionReport:
     failures: dict = field(default_factory=dict)
 
 
+#: Environment variable holding the number of feature-extraction processes (``--workers``, ``WORKERS=N``).
+WORKERS_ENVIRONMENT = "REPRO_FEATURE_WORKERS"
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (``os.sched_getaffinity``; ``os.cpu_count()`` where it is missing)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def feature_workers(workers: int | None = None) -> int:
+    """Number of feature-extraction processes to use.
+
+    Args:
+        workers: an explicit count (>= 1), or None for ``$REPRO_FEATURE_WORKERS`` when set, else
+            :func:`available_cores`.
+
+    Returns:
+        the count, >= 1.
+
+    Raises:
+        ConfigError: a count below 1, or ``$REPRO_FEATURE_WORKERS`` is not a positive integer.
+    """
+    from common.errors import ConfigError
+
+    if workers is None:
+        value = os.environ.get(WORKERS_ENVIRONMENT, "").strip()
+        if not value:
+            return available_cores()
+        try:
+            workers = int(value)
+        except ValueError:
+            raise ConfigError(f"{WORKERS_ENVIRONMENT}={value!r}: the number of feature workers must be a "
+                              f"positive integer") from None
+    if workers < 1:
+        raise ConfigError(f"the number of feature workers must be at least 1, not {workers}")
+    return workers
+
+
+#: Seconds an idle extraction worker waits for more work before it ends.
+WORKER_IDLE_SECONDS = 10
+
+#: The feature caches of a pool worker, by folder: an extractor is unpickled once per worker and
+#: keeps what it builds on first use (FFT plans, kymatio filters).
+_WORKER_CACHES: dict[str, "FeatureCache"] = {}
+
+
+def _compute_in_worker(cache: "FeatureCache", path: str) -> tuple:
+    """One file through a pool worker's copy of ``cache``.
+
+    Returns:
+        ``(features or None, AudioError reason or None, (hits, computed, corrupt), warnings)``:
+        the float32 array, or the reason the file cannot be used (an :class:`AudioError` is
+        returned as its reason and rebuilt by the parent); the change of the worker's counters;
+        ``[(message, category)]`` of the warnings raised, for the parent to re-issue in file order.
+    """
+    cache = _WORKER_CACHES.setdefault(str(cache.folder), cache)
+    before = (cache.stats.hits, cache.stats.computed, cache.stats.corrupt)
+    with warnings.catch_warnings(record=True) as caught:  # recorded under the worker's usual filters
+        try:
+            features, reason = cache.get(path), None
+        except AudioError as exc:
+            features, reason = None, exc.reason
+    after = (cache.stats.hits, cache.stats.computed, cache.stats.corrupt)
+    return (features, reason, tuple(a - b for a, b in zip(after, before)),
+            [(str(w.message), w.category) for w in caught])
+
+
+def extraction_pool(workers: int):
+    """The process pool of feature extraction: joblib's reusable loky executor with ``workers`` processes.
+
+    See the module text for why loky (fresh interpreters, no main-module import, reused while busy).
+
+    Returns:
+        a ``concurrent.futures.Executor``; not to be shut down by the caller (it is shared, and
+        its workers end after :data:`WORKER_IDLE_SECONDS` idle).
+    """
+    from joblib.externals.loky import get_reusable_executor
+
+    return get_reusable_executor(max_workers=workers, timeout=WORKER_IDLE_SECONDS)
+
+
 class FeatureCache:
     """Cache of one extractor's outputs under ``root``.
 
@@ -80,6 +176,10 @@ class FeatureCache:
         self.extractor = extractor
         self.folder = Path(root) / f"{extractor.kind}-{extractor.fingerprint()}"
         self.stats = CacheStats()
+
+    def __getstate__(self) -> dict:
+        """Pickled (for a pool worker) with an absolute folder: a reused worker may have another working directory."""
+        return {**self.__dict__, "folder": Path(os.path.abspath(self.folder))}
 
     def entry_path(self, audio_path: str | os.PathLike) -> Path:
         """Path of the cache entry of ``audio_path`` (whether or not it exists)."""
@@ -150,23 +250,87 @@ class FeatureCache:
         self.stats.computed += 1
         return features
 
+    def _get_or_error(self, path: str | os.PathLike) -> "np.ndarray | AudioError":
+        try:
+            return self.get(path)
+        except AudioError as exc:
+            return exc
+
+    def get_many(self, paths: Iterable[str | os.PathLike], workers: int = 1,
+                 ahead: int | None = None) -> Iterator[tuple[str, "np.ndarray | AudioError"]]:
+        """Features of many files, in the order of ``paths``, computed by up to ``workers`` processes.
+
+        Files whose entry exists are read here (a stale or corrupt one is recomputed here too);
+        the others are computed by a process pool (:func:`extraction_pool`) and written by the
+        workers (atomically). At most ``ahead`` files are submitted beyond the one being handed
+        back, so memory holds at most ``ahead`` finished arrays however large the dataset.
+        ``stats`` counts the workers' hits, computations and corrupt entries too, and their
+        warnings are issued again here, in file order.
+
+        Args:
+            paths: audio files.
+            workers: processes (1: everything in this process, no pool).
+            ahead: files in flight (default ``4 * workers``).
+
+        Yields:
+            ``(str(path), features)`` with the extractor's float32 array, or ``(str(path),
+            AudioError)`` for a file that cannot be used; one pair per path, in order.
+
+        Raises:
+            ValueError: ``workers`` < 1.
+            Whatever the extractor raises besides :class:`AudioError` (e.g. ``OSError`` writing).
+        """
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
+        paths = [str(path) for path in paths]
+        missing = [i for i, path in enumerate(paths) if not self.entry_path(path).exists()]
+        if workers == 1 or len(missing) < 2:
+            for path in paths:
+                yield path, self._get_or_error(path)
+            return
+        ahead = max(1, ahead or 4 * workers)
+        queue, in_flight = collections.deque(missing), {}
+        pool = extraction_pool(min(workers, len(missing)))
+        try:
+            for i, path in enumerate(paths):
+                while queue and len(in_flight) < ahead:
+                    j = queue.popleft()
+                    in_flight[j] = pool.submit(_compute_in_worker, self, os.path.abspath(paths[j]))
+                if i not in in_flight:
+                    yield path, self._get_or_error(path)
+                    continue
+                features, reason, (hits, computed, corrupt), caught = in_flight.pop(i).result()
+                self.stats.hits += hits
+                self.stats.computed += computed
+                self.stats.corrupt += corrupt
+                for message, category in caught:
+                    warnings.warn(message, category, stacklevel=2)
+                yield path, (AudioError(path, reason) if reason is not None else features)
+        finally:
+            for future in in_flight.values():  # stopped early: drop what has not started
+                future.cancel()
+
     def extract_all(self, paths: Iterable[str | os.PathLike], *, desc: str = "features",
-                    progress: bool = True) -> ExtractionReport:
+                    progress: bool = True, workers: int = 1) -> ExtractionReport:
         """Features of many files; files raising :class:`AudioError` are collected, not fatal.
 
         Args:
             paths: audio files.
             desc: label of the progress bar.
             progress: show a tqdm progress bar.
+            workers: extraction processes (see :meth:`get_many`).
 
         Returns:
-            :class:`ExtractionReport` with the features and the failures (path -> reason).
+            :class:`ExtractionReport` with the features and the failures (path -> reason), in
+            the order of ``paths`` whatever ``workers``.
         """
         report = ExtractionReport()
         paths = list(paths)
-        for path in tqdm(paths, desc=desc, unit="track", disable=not progress, mininterval=1.0):
-            try:
-                report.features[str(path)] = self.get(path)
-            except AudioError as exc:
-                report.failures[str(path)] = exc.reason
+        results = self.get_many(paths, workers)
+        for path, result in tqdm(results, total=len(paths), desc=desc, unit="track", disable=not progress,
+                                 mininterval=1.0):
+            if isinstance(result, AudioError):
+                report.failures[path] = result.reason
+            else:
+                report.features[path] = result
         return report

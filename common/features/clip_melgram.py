@@ -165,14 +165,20 @@ class ClipMelgramExtractor:
         return {"kind": self.kind, "backend": self.backend, "shape": list(self.config.shape),
                 **dataclasses.asdict(self.config)}
 
-    def __call__(self, path: str | os.PathLike) -> np.ndarray:
+    def __call__(self, path: str | os.PathLike, *, band_limit_rate: int | None = None) -> np.ndarray:
         """The float32 ``(n_mels, n_frames)`` spectrogram of one clip.
+
+        Args:
+            path: the audio file.
+            band_limit_rate: Hz, or None: decode as a recording made at that rate would sound
+                (``predict``: the training audio's own rate; see :func:`common.audio.decoding.load_audio`).
 
         Raises:
             AudioError: the file cannot be decoded, is empty, or is shorter than
                 ``config.min_seconds`` (see :func:`common.audio.decoding.load_audio`).
         """
-        signal = load_audio(path, self.config.logmel.sample_rate, min_duration=self.config.min_seconds)
+        signal = load_audio(path, self.config.logmel.sample_rate, min_duration=self.config.min_seconds,
+                            band_limit_rate=band_limit_rate)
         spectrogram = log_amplitude_melgram(signal, self.config, self.backend)
         if spectrogram.shape != self.config.shape:
             raise AudioError(path, f"spectrogram shape {spectrogram.shape}, expected {self.config.shape}")

@@ -227,14 +227,20 @@ class LogMelExtractor:
         """JSON-serialisable description recorded in run manifests."""
         return {"kind": self.kind, "backend": self.backend, **dataclasses.asdict(self.config)}
 
-    def __call__(self, path: str | os.PathLike) -> np.ndarray:
+    def __call__(self, path: str | os.PathLike, *, band_limit_rate: int | None = None) -> np.ndarray:
         """Compute the float32 ``(n_mels, n_frames)`` log-mel spectrogram of one file.
+
+        Args:
+            path: the audio file.
+            band_limit_rate: Hz, or None: decode as a recording made at that rate would sound
+                (``predict``: the training audio's own rate; see :func:`common.audio.decoding.load_audio`).
 
         Raises:
             AudioError: the file cannot be loaded (see :func:`common.audio.decoding.load_audio`), or it is
                 shorter than one frame (``center=False``).
         """
-        signal = load_audio(path, self.config.sample_rate, min_duration=self.min_duration)
+        signal = load_audio(path, self.config.sample_rate, min_duration=self.min_duration,
+                            band_limit_rate=band_limit_rate)
         if self.config.n_frames(signal.size) == 0:
             raise AudioError(path, f"too short for one frame: {signal.size} samples, "
                                    f"a frame needs {self.config.n_fft}")

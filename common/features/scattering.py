@@ -163,6 +163,11 @@ class BlockScattering:
         order = np.asarray(_kymatio_meta(config)["order"])
         self._keep = np.flatnonzero(order >= (0 if config.include_zeroth_order else 1))
 
+    def __getstate__(self) -> dict:
+        """Pickled without the built transform (its filters; a TensorFlow one cannot be pickled):
+        a copy in a feature-extraction worker builds its own on first use."""
+        return {**self.__dict__, "_transform": None}
+
     def _build(self):
         config = self.config
         with warnings.catch_warnings():
@@ -254,13 +259,19 @@ class ScatteringExtractor:
                 "window_seconds": self.config.window_seconds,
                 "n_coefficients": n_coefficients(self.config), "min_duration": self.min_duration}
 
-    def __call__(self, path: str | os.PathLike) -> np.ndarray:
+    def __call__(self, path: str | os.PathLike, *, band_limit_rate: int | None = None) -> np.ndarray:
         """Compute the float32 ``(n_frames, n_coefficients)`` scattering frames of one file.
+
+        Args:
+            path: the audio file.
+            band_limit_rate: Hz, or None: decode as a recording made at that rate would sound
+                (``predict``: the training audio's own rate; see :func:`common.audio.decoding.load_audio`).
 
         Raises:
             AudioError: the file cannot be loaded or is shorter than ``min_duration``.
         """
-        signal = load_audio(path, self.config.sample_rate, min_duration=self.min_duration)
+        signal = load_audio(path, self.config.sample_rate, min_duration=self.min_duration,
+                            band_limit_rate=band_limit_rate)
         if signal.size < 2:
             raise AudioError(path, "too short for a scattering transform")
         frames = self._scattering(signal)

@@ -44,7 +44,7 @@ import numpy as np
 from common.errors import AudioError, ConfigError
 from common.inference.export import export_fold
 from common.inference.fold_model import config_differences, fold_model, fold_source
-from common.inference.preparation import prepare_file
+from common.inference.preparation import band_limit_rate, feature_sample_rate, prepare_file, training_sample_rates
 from common.inference.runs import TrainedRun, find_run, select_folds
 
 
@@ -132,11 +132,20 @@ def predict_files(spec, scheme: str, files, *, results_dir: str | Path = "result
         log(f"note: this model comes from a partial/capped run ({run.caps.describe()}), not from the full "
             f"protocol's canonical table (make {spec.make_target} trains that)")
     extractor = spec.extractor()
+    features_rate = feature_sample_rate(extractor.describe())
+    rates, rates_source = training_sample_rates(sources[0])
+    band_limit = band_limit_rate(rates, features_rate)
+    if band_limit:
+        log(f"the training audio was recorded at {band_limit} Hz ({_rates_text(rates)}, from {rates_source}): a file "
+            f"recorded above {band_limit} Hz is resampled to {band_limit} Hz first, then to {features_rate} Hz, so the "
+            f"model sees the band the training audio had")
+    elif not rates:
+        log(f"warning: the sample rate of the training audio is {rates_source}; files are not band-limited to it")
     predictions = [FilePrediction(Path(f), None) for f in files]
     prepared = {}
     for item in predictions:
         try:
-            prepared[item.path] = prepare_file(spec, item.path, extractor)
+            prepared[item.path] = prepare_file(spec, item.path, extractor, band_limit)
         except AudioError as exc:
             item.error = str(exc)
     sums = {path: None for path in prepared}
@@ -154,13 +163,15 @@ def predict_files(spec, scheme: str, files, *, results_dir: str | Path = "result
             log(f"note: {note}")
         notes.extend(model.notes)
         for path, features in prepared.items():
+            if model.input_check is not None and (problem := model.input_check(features)):
+                log(f"warning: {path}: {problem}")
             probs = model.probabilities(features)
             sums[path] = probs if sums[path] is None else sums[path] + probs
         for item in predictions:
             if item.path in prepared:
                 item.input = model.describe_input(prepared[item.path])
         if export_dir is not None:
-            exported = export_fold(source, model, export_dir, extractor)
+            exported = export_fold(source, model, export_dir, extractor, band_limit)
             log(f"exported {source.spec.paper}.{source.spec.table_id} {scheme} fold {source.fold} to "
                 f"{exported[0].parent}: " + ", ".join(p.name for p in exported))
     for item in predictions:
@@ -169,6 +180,11 @@ def predict_files(spec, scheme: str, files, *, results_dir: str | Path = "result
     return Prediction(run=run, scheme=scheme, folds=folds, identities={s.fold: s.identity for s in sources},
                       checkpoints={s.fold: s.checkpoint for s in sources}, classes=sources[0].classes,
                       outputs=outputs, files=predictions, exported=exported, notes=notes)
+
+
+def _rates_text(rates: dict[str, int]) -> str:
+    """``"80 training tracks at 22050 Hz"`` (several rates joined by commas)."""
+    return ", ".join(f"{n} training track{'s' if n != 1 else ''} at {r} Hz" for r, n in rates.items())
 
 
 def format_prediction(item: FilePrediction, classes: list[str], outputs: str, top: int = 5) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from common.inference.fold_model import FoldModel, FoldSource
+from common.inference.preparation import feature_sample_rate
 
 #: Version of the ``preprocessing.json`` layout written by :func:`export_fold`.
 EXPORT_FORMAT = 1
@@ -44,10 +45,6 @@ FEATURE_DEFINITIONS = {
 }
 
 
-def _sample_rate(features: dict):
-    return features.get("sample_rate") or (features.get("logmel") or {}).get("sample_rate")
-
-
 def custom_layer_modules(model) -> list[str]:
     """Modules (outside Keras) of the classes of every layer in ``model``, nested ones included.
 
@@ -75,7 +72,8 @@ def _foreign_imports(path: Path) -> list[str]:
     return sorted(roots - STANDALONE_IMPORTS)
 
 
-def export_fold(source: FoldSource, model: FoldModel, out_dir: str | Path, extractor=None) -> list[Path]:
+def export_fold(source: FoldSource, model: FoldModel, out_dir: str | Path, extractor=None,
+                band_limit: int | None = None) -> list[Path]:
     """Write one trained fold as ``model.keras`` + ``preprocessing.json`` (+ custom layer modules).
 
     ``preprocessing.json`` holds: the table, scheme, fold, run identity and the run's manifest and
@@ -94,6 +92,7 @@ def export_fold(source: FoldSource, model: FoldModel, out_dir: str | Path, extra
         model: its :class:`FoldModel`.
         out_dir: destination folder (created).
         extractor: the table's extractor instance (default: a new one).
+        band_limit: Hz of the training audio when below the features' rate (recorded as ``audio.band_limit_rate``).
 
     Returns:
         the files written, ``model.keras`` first.
@@ -139,7 +138,10 @@ def export_fold(source: FoldSource, model: FoldModel, out_dir: str | Path, extra
         "output_activation": "softmax" if model.outputs == "classes" else "sigmoid",
         "classes": list(source.classes),
         "audio": {"channels": "mean of all channels (mono)", "resampler": "soxr, quality VHQ",
-                  "sample_rate": _sample_rate(features)},
+                  "sample_rate": feature_sample_rate(features),
+                  "band_limit_rate": band_limit,
+                  "band_limit": ("a file recorded above band_limit_rate Hz is resampled to it first, then to sample_rate "
+                                 "(the training audio was recorded at band_limit_rate)") if band_limit else None},
         "features": features,
         "feature_definition": FEATURE_DEFINITIONS.get(features.get("kind"), ""),
         **_jsonable(model.preprocessing),

@@ -73,6 +73,8 @@ class FoldModel:
             its layers' own modules (those are found by :func:`custom_layer_modules`); copied beside
             an exported model.
         notes: lines to show on the console (e.g. statistics recomputed for an older run).
+        input_check: optional ``prepared features of one file -> str | None``: why the file's
+            model input lies far outside what the fold was trained on (shown as a warning), or None.
     """
 
     model: Any
@@ -82,6 +84,7 @@ class FoldModel:
     preprocessing: dict = field(default_factory=dict)
     custom_layer_modules: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
+    input_check: Callable[[Any], str | None] | None = None
 
 
 def fold_source(spec, run: TrainedRun, scheme: str, fold: int) -> FoldSource:

@@ -155,12 +155,17 @@ def select_folds(run: TrainedRun, spec, scheme: str, fold: int | None = None, en
     """The folds to use: every trained fold for an ensemble, else ``fold`` (default: fold 0).
 
     Raises:
+        ConfigError: ``fold`` is not a fold of the protocol (negative, or past its last fold).
         NoTrainedRunError: ``fold`` (0-based) was not trained by the run.
     """
     trained = list(run.folds(scheme))
     if ensemble:
         return trained
     fold = 0 if fold is None else fold
+    n_folds = run.caps.folds_in_protocol
+    if not 0 <= fold < n_folds:
+        raise ConfigError(f"--fold {fold}: {spec.paper}.{spec.table_id} has folds 0 to {n_folds - 1} (0-based); "
+                          f"trained folds of {scheme!r} in the {run.describe()}: {', '.join(map(str, trained))}")
     if fold not in trained:
         raise NoTrainedRunError(
             f"{spec.paper}.{spec.table_id} scheme {scheme!r}: fold {fold} was not trained by the {run.describe()} "

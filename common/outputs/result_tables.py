@@ -9,9 +9,24 @@ The table CSV has one row per (scheme, metric) with the columns of :data:`TABLE_
 - ``n_tracks``: usable tracks of the dataset the run used (tells a full dataset from a subset);
 - ``status``: ``reproduced`` (this code trained and evaluated the scheme on every fold of the
   protocol without an epoch cap; it says nothing about whether the numbers agree), ``partial: 2/10
-  folds, epochs <= 2`` (fewer folds than the protocol's, or an epoch cap), ``paper-only`` (the
+  folds, epochs <= 2`` (fewer folds than the protocol's, or an epoch cap), ``variant: group-aware
+  split`` (every fold, but with a split that keeps identical audio together: not the paper's
+  protocol; ``partial: ..., group-aware split`` when also capped), ``paper-only`` (the
   paper's number only: the scheme is not re-implemented here), or ``not run`` (trainable here but
-  no fold has finished yet).
+  no fold has finished yet). ``reproduced`` also needs the whole published dataset; a run on fewer
+  tracks (or other per-class counts) says so first: ``subset: 100/1000 tracks``, combined with the
+  rest: ``subset: 100/1000 tracks, partial: 2/10 folds, epochs <= 2`` (see
+  :mod:`common.runner.coverage`).
+
+Then, appended (:data:`COMPARISON_COLUMNS`), the statistical comparison of every compared cell
+with the paper (:mod:`common.evaluation.statistics`):
+
+- ``ci95_low``, ``ci95_high``: our 95 % confidence interval (t interval over folds, or a bootstrap
+  percentile interval over the test clips of a single-split table);
+- ``p_value``: two-sided p-value of "our number equals the paper's" (written with 3 significant digits);
+- ``verdict``: ``consistent`` (p >= 0.05), ``lower`` / ``higher`` (p < 0.05, by the sign of the
+  difference; not corrected for the number of cells), or ``n/a`` (nothing to compare);
+- ``test``: the method, e.g. ``Welch t-test, 10 vs 10 folds``.
 """
 
 from __future__ import annotations
@@ -27,8 +42,11 @@ import pandas as pd
 from common.atomic_files import atomic_write_bytes, atomic_write_text
 from common.evaluation.metrics import mean_std
 
+#: The comparison columns, appended after the first ten (:mod:`common.evaluation.statistics`).
+COMPARISON_COLUMNS = ["ci95_low", "ci95_high", "p_value", "verdict", "test"]
+
 TABLE_COLUMNS = ["scheme", "metric", "paper_mean", "paper_std", "our_mean", "our_std", "folds_run",
-                 "difference", "status", "n_tracks"]
+                 "difference", "status", "n_tracks", *COMPARISON_COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -39,32 +57,46 @@ class PaperResult:
     std: float | None = None
 
 
-def scheme_status(folds_done: int, folds_in_protocol: int | None, epochs_cap: int | None) -> str:
-    """The ``status`` of a trainable scheme's row: ``not run``, ``reproduced`` or ``partial: ...``.
+def scheme_status(folds_done: int, folds_in_protocol: int | None, epochs_cap: int | None,
+                  variant: str | None = None, dataset: str | None = None) -> str:
+    """The ``status`` of a trainable scheme's row: ``not run``, ``reproduced``, ``partial: ...`` or ``variant: ...``.
 
     Args:
         folds_done: folds with a result.
         folds_in_protocol: the protocol's number of folds (None: any count is complete).
         epochs_cap: the epoch cap the results were computed under, or None.
+        variant: how the run departs from the paper's protocol (``"group-aware split"``), or None.
+        dataset: how the run's dataset departs from the published one
+            (:meth:`common.runner.coverage.DatasetCoverage.status`, e.g. ``"subset: 100/1000 tracks"``),
+            or None for the whole published dataset.
 
     Returns:
-        ``"reproduced"`` only for every fold without an epoch cap; else e.g.
-        ``"partial: 2/10 folds, epochs <= 2"``.
+        ``"reproduced"`` only for every fold without an epoch cap, no variant and the whole
+        published dataset; ``"variant: group-aware split"`` for every fold of a variant; else e.g.
+        ``"partial: 2/10 folds, epochs <= 2"`` (with the variant appended); the dataset part comes
+        first: ``"subset: 100/1000 tracks"``, ``"subset: 100/1000 tracks, partial: 2/10 folds"``.
     """
     if folds_done == 0:
         return "not run"
     complete = folds_in_protocol is None or folds_done >= folds_in_protocol
     if complete and epochs_cap is None:
-        return "reproduced"
-    parts = [f"{folds_done}/{folds_in_protocol if folds_in_protocol is not None else folds_done} folds"]
-    if epochs_cap is not None:
-        parts.append(f"epochs <= {epochs_cap}")
-    return "partial: " + ", ".join(parts)
+        run = None if variant is None else f"variant: {variant}"
+    else:
+        parts = [f"{folds_done}/{folds_in_protocol if folds_in_protocol is not None else folds_done} folds"]
+        if epochs_cap is not None:
+            parts.append(f"epochs <= {epochs_cap}")
+        if variant is not None:
+            parts.append(variant)
+        run = "partial: " + ", ".join(parts)
+    if dataset is None:
+        return run or "reproduced"
+    return dataset if run is None else f"{dataset}, {run}"
 
 
 def build_table(scheme_names: list[str], metrics: list[str], reference: dict, fold_metrics: dict,
                 trainable: set[str], n_tracks: int | None = None, *, folds_in_protocol: int | None = None,
-                epochs_cap: int | None = None) -> pd.DataFrame:
+                epochs_cap: int | None = None, variant: str | None = None, dataset_status: str | None = None,
+                comparisons: dict | None = None) -> pd.DataFrame:
     """Assemble the comparison table.
 
     Args:
@@ -76,10 +108,21 @@ def build_table(scheme_names: list[str], metrics: list[str], reference: dict, fo
         n_tracks: usable tracks in the dataset this run used (a full-size dataset or a subset).
         folds_in_protocol: the protocol's fold count (for the ``status`` column; None: any count).
         epochs_cap: the epoch cap of the results (None: the schemes' own settings).
+        variant: the run's departure from the paper's protocol (``"group-aware split"``), or None.
+        dataset_status: the dataset part of the status (``"subset: 100/1000 tracks"``), or None
+            for the whole published dataset.
+        comparisons: ``{(scheme, metric): CellComparison}`` computed by the caller (the bootstrap
+            of single-split tables). Cells not in it are compared over their folds
+            (:func:`common.evaluation.statistics.compare_folds`, the paper's std taken over
+            ``folds_in_protocol`` folds) when the protocol has several folds; a single-split
+            cell without one is ``n/a``.
 
     Returns:
         DataFrame with :data:`TABLE_COLUMNS`.
     """
+    from common.evaluation.statistics import compare_folds, not_compared
+
+    comparisons = comparisons or {}
     rows = []
     for scheme in scheme_names:
         for metric in metrics:
@@ -92,20 +135,52 @@ def build_table(scheme_names: list[str], metrics: list[str], reference: dict, fo
             if scheme not in trainable:
                 status = "paper-only"
             else:
-                status = scheme_status(len(values), folds_in_protocol, epochs_cap)
+                status = scheme_status(len(values), folds_in_protocol, epochs_cap, variant, dataset_status)
             paper_mean = paper.mean if paper else math.nan
             paper_std = paper.std if paper and paper.std is not None else math.nan
+            if scheme not in trainable or not values:
+                comparison = not_compared()
+            elif (scheme, metric) in comparisons:
+                comparison = comparisons[scheme, metric]
+            elif folds_in_protocol == 1:
+                comparison = not_compared("bootstrap: no per-clip test results stored")
+            else:
+                comparison = compare_folds(values, paper_mean, paper_std, folds_in_protocol or len(values))
             rows.append({"scheme": scheme, "metric": metric, "paper_mean": paper_mean, "paper_std": paper_std,
                          "our_mean": ours[0], "our_std": ours[1], "folds_run": len(values),
                          "difference": ours[0] - paper_mean if values and paper else math.nan,
-                         "status": status, "n_tracks": n_tracks if scheme in trainable else math.nan})
+                         "status": status, "n_tracks": n_tracks if scheme in trainable else math.nan,
+                         **comparison.as_row()})
     frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     frame["n_tracks"] = frame["n_tracks"].astype("Int64")
     return frame
 
 
+def table_verdict(frame: pd.DataFrame):
+    """The table-level summary of a comparison table's cells (Holm-corrected).
+
+    Args:
+        frame: the comparison table (:data:`TABLE_COLUMNS`; a table without the comparison columns
+            has no compared cell).
+
+    Returns:
+        :class:`common.evaluation.statistics.TableVerdict`; its ``text()`` is e.g. ``"5 of 7 cells
+        consistent with the paper at the 5 % level (Holm); 2 lower"``.
+    """
+    from common.evaluation.statistics import table_summary
+
+    if not {"p_value", "difference", "verdict"} <= set(frame.columns):
+        return table_summary([], [], [])
+    p_values = pd.to_numeric(frame["p_value"], errors="coerce").to_numpy(float)
+    differences = pd.to_numeric(frame["difference"], errors="coerce").to_numpy(float)
+    return table_summary(p_values, differences, frame["verdict"].fillna("n/a").astype(str).tolist())
+
+
 def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a DataFrame as CSV atomically (4 decimals)."""
+    """Write a DataFrame as CSV atomically (4 decimals; a ``p_value`` column with 3 significant digits)."""
+    if "p_value" in frame.columns:
+        frame = frame.copy()
+        frame["p_value"] = [("" if pd.isna(p) else f"{float(p):.3g}") for p in frame["p_value"]]
     atomic_write_text(path, frame.to_csv(index=False, float_format="%.4f"))
 
 
@@ -127,11 +202,14 @@ def write_json(payload: dict, path: str | Path) -> None:
 
 
 def plot_table(frame: pd.DataFrame, path: str | Path, title: str) -> None:
-    """Bar chart of ours vs the paper's mean with std error bars, one panel per metric (PNG).
+    """Bar chart of ours vs the paper's mean, one panel per metric (PNG).
 
     Bars labelled "paper" show the published numbers (an error bar only where the paper gives a
-    std); bars labelled "this run" what the run computed, with the sample std over folds. A
-    trainable row without a result is marked "not run" (and a paper-only row "paper only") on the
+    std); bars labelled "this run" what the run computed, with its 95 % confidence interval
+    (``ci95_low``/``ci95_high``) where the table has one, else the sample std over folds. A cell
+    whose verdict is ``lower`` or ``higher`` (the test rejects the paper's number at the 5 % level;
+    for the one-sample t-test and the bootstrap this is the paper's value lying outside our
+    interval) is marked with a red ``*`` above its bar. A trainable row without a result is marked "not run" (and a paper-only row "paper only") on the
     axis instead of a bar, so a missing result never looks like a zero. The legend sits above the
     panels, clear of the bars; ``title`` should name the run's caps.
 
@@ -156,11 +234,29 @@ def plot_table(frame: pd.DataFrame, path: str | Path, title: str) -> None:
         ax.errorbar((x - 0.2)[with_std], part["paper_mean"][with_std], yerr=part["paper_std"][with_std],
                     fmt="none", ecolor="#333333", capsize=3, linewidth=1)
         ours = part["our_mean"].notna()
-        ax.bar((x + 0.2)[ours], part["our_mean"][ours], 0.4, label="this run", color="#2f6db5")
-        spread = ours & part["our_std"].notna()
+        has_ci = ("ci95_low" in part.columns and "ci95_high" in part.columns)
+        interval = ours & (part["ci95_low"].notna() & part["ci95_high"].notna() if has_ci else False)
+        ax.bar((x + 0.2)[ours], part["our_mean"][ours], 0.4,
+               label="this run (95 % CI)" if interval.any() else "this run", color="#2f6db5")
+        if interval.any():
+            mean = part["our_mean"][interval].to_numpy(float)
+            below = np.clip(mean - part["ci95_low"][interval].to_numpy(float), 0, None)
+            above = np.clip(part["ci95_high"][interval].to_numpy(float) - mean, 0, None)
+            ax.errorbar((x + 0.2)[interval], mean, yerr=[below, above], fmt="none", ecolor="#111111", capsize=3,
+                        linewidth=1)
+        spread = ours & ~interval & part["our_std"].notna()
         ax.errorbar((x + 0.2)[spread], part["our_mean"][spread], yerr=part["our_std"][spread], fmt="none",
                     ecolor="#111111", capsize=3, linewidth=1)
-        top = np.nanmax(np.r_[part["paper_mean"].to_numpy(float), part["our_mean"].to_numpy(float), 0.0])
+        heights = [part["paper_mean"].to_numpy(float), part["our_mean"].to_numpy(float), [0.0]]
+        if has_ci:
+            heights.append(part["ci95_high"].to_numpy(float))
+        top = np.nanmax(np.concatenate(heights))
+        if "verdict" in part.columns:
+            for i, row in part.iterrows():
+                if row["verdict"] in ("lower", "higher"):
+                    ceiling = np.nanmax([row["our_mean"], row.get("ci95_high", np.nan), row["paper_mean"]])
+                    ax.text(x[i], ceiling + 0.03 * (top or 1.0), "*", ha="center", va="bottom", fontsize=14,
+                            color="#9b2226", fontweight="bold")
         for i, row in part.iterrows():
             if pd.isna(row["our_mean"]):
                 label = "paper only" if row["status"] == "paper-only" else "not run"
@@ -171,6 +267,11 @@ def plot_table(frame: pd.DataFrame, path: str | Path, title: str) -> None:
         ax.set_ylim(0, (top or 1.0) * 1.15)
         ax.grid(axis="y", alpha=0.3)
     handles, labels = axes[0, 0].get_legend_handles_labels()
+    if "verdict" in frame.columns and frame["verdict"].isin(("lower", "higher")).any():
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], linestyle="none", marker="$*$", markersize=9, color="#9b2226"))
+        labels.append("differs from the paper (p < 0.05, per cell)")
     height = fig.get_figheight()
     fig.suptitle(title, fontsize=10, x=0.02, y=1 - 0.08 / height, ha="left", va="top")
     fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.02, 1 - 0.35 / height), ncol=2, fontsize=8,

@@ -7,7 +7,8 @@ One run of a table (:func:`run_table`):
    run of the same table into the same results folder is refused, naming the first);
 3. index the dataset and check the protocol can be applied (class sizes) before any feature work;
 4. extract features through the cache; unusable files are skipped and recorded;
-5. make (or reload) the splits, hash the audio content, and compute every unit's identity;
+5. hash the audio content and report identical files (:mod:`common.runner.duplicates`), make
+   (or reload) the splits (group-aware with ``group_duplicates``), and compute every unit's identity;
 6. for every selected (scheme, fold): reuse the stored record of the same identity, or train it
    under the unit's lock in its own work folder and store its record atomically; after each unit
    the run's table is rewritten from the records;
@@ -15,18 +16,24 @@ One run of a table (:func:`run_table`):
    folder named by the run's caps (see :mod:`common.runner.layout`).
 
 Fan-out (:mod:`common.runner.fanout`) reuses steps 3-6: a shard runs a deterministic part of the
-units and writes records only; ``collect`` runs step 7 from the records present; a Ray run sends
-each unit to a Ray task and then collects.
+units and writes records only (it never removes other writers' temporaries: only the holder of
+the table's lock does); ``collect`` runs step 7 from the records present and computes nothing
+(combined with a shard or Ray it is refused); a Ray run sends each unit to a Ray task and then
+collects. A saved splits file and every fold record are checked when read back (see
+:func:`common.evaluation.splits.split_problems`, :mod:`common.runner.records`); a bad one is
+reported, not used, and made again.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -37,15 +44,20 @@ from common.atomic_files import atomic_write_bytes
 from common.outputs.confusion import write_confusion_matrices
 from common.errors import ConfigError, DatasetError
 from common.outputs.result_tables import write_json
+from common.outputs.result_tables import table_verdict
 from common.runner.assembly import assemble, collect_records, write_figure, write_tables
+from common.runner.coverage import dataset_coverage
+from common.runner.evidence import save_evidence
+from common.runner.duplicates import duplicate_report, identical_audio_groups, report_lines, straddling
 from common.runner.identity import ContentHashes, code_version, dataset_modules, tracks_digest, unit_identity
 from common.runner.layout import RunCaps, RunLayout, check_writable, remove_stale_temporaries
 from common.runner.locking import table_lock, unit_lock
-from common.runner.manifest import git_commit, hardware, library_versions, run_with_same_records
+from common.runner.manifest import (git_commit, hardware, library_versions, refresh_comparison,
+                                    run_with_same_records)
 from common.runner.preparation import prepare_features
 from common.runner.records import RecordStore
 from common.runner.spec import FoldContext, TableSpec
-from common.evaluation.splits import Split, load_splits, save_splits
+from common.evaluation.splits import Split, load_splits, save_splits, split_problems
 
 
 def _log(message: str) -> None:
@@ -90,17 +102,58 @@ def _splits(spec: TableSpec, index, folder: Path) -> tuple[list[Split], Path]:
     if path.exists():
         try:
             splits, saved_protocol = load_splits(path)
-            ids = {t.track_id for t in index.tracks}
-            saved_ids = set().union(*(set(s.train) | set(s.validation) | set(s.test) for s in splits))
-            if saved_protocol == protocol and saved_ids <= ids:
-                _log(f"  reusing splits from {path}")
-                return splits, path
-            _log(f"  {path} does not match this protocol or track set: making the splits again")
         except ValueError as exc:
-            _log(f"  {exc}: making the splits again")
+            problems = [str(exc).removeprefix(f"{path}: ")]
+        else:
+            problems = [] if saved_protocol == json.loads(json.dumps(protocol)) else [
+                f"its protocol {saved_protocol} is not this run's {protocol}"]
+            problems += split_problems(splits, (t.track_id for t in index.tracks), _protocol_folds(spec) or 1)
+        if not problems:
+            _log(f"  reusing splits from {path}")
+            return splits, path
+        warnings.warn(f"splits file {path} is not usable: {'; '.join(problems)}; it is not used, "
+                      f"the splits are made again", stacklevel=2)
     splits = spec.protocol.make_splits(index)
     save_splits(path, splits, protocol)
     return splits, path
+
+
+def collect_hint(request: "Request") -> str:
+    """The commands that write a sharded run's table: the same table, caps, seed and folders, as ``collect``.
+
+    Following the hint gives the table of the shards' records: a ``collect`` with other caps or
+    folders would look for records of other identities and show ``not run`` rows.
+
+    Args:
+        request: the shard's request.
+
+    Returns:
+        two indented lines: the ``python -m common.cli collect ...`` command (shell-quoted) and the
+        equivalent ``make <target> COLLECT=1 ...`` (only when the seed is the default 0, as the
+        Makefile has no seed variable).
+    """
+    import shlex
+
+    spec = request.spec
+    options = [("--data-dir", request.data_dir), ("--results-dir", request.results_dir),
+               ("--work-dir", request.work_dir), ("--folds", request.folds), ("--epochs", request.epochs),
+               ("--schemes", ",".join(request.subset) if request.subset else None),
+               ("--seed", request.seed or None)]
+    cli = ["python", "-m", "common.cli", "collect", f"{spec.paper}.{spec.table_id}"]
+    for option, value in options:
+        if value is not None:
+            cli += [option, str(value)]
+    if request.group_duplicates:
+        cli.append("--group-duplicates")
+    lines = ["    " + shlex.join(cli)]
+    if not request.seed:
+        variables = [(spec.dataset.dir_variable, request.data_dir), ("RESULTS_DIR", request.results_dir),
+                     ("WORK_DIR", request.work_dir), ("FOLDS", request.folds), ("EPOCHS", request.epochs),
+                     ("SCHEMES", ",".join(request.subset) if request.subset else None),
+                     ("GROUP_DUPLICATES", 1 if request.group_duplicates else None)]
+        lines.append("    " + shlex.join(["make", spec.make_target, "COLLECT=1",
+                                           *(f"{name}={value}" for name, value in variables if value is not None)]))
+    return "\n".join(lines)
 
 
 def _publish_checkpoint(unit_dir: Path, published: Path) -> None:
@@ -115,7 +168,7 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
               work_dir: str | Path = "work", folds: int | None = None, epochs: int | None = None,
               schemes: list[str] | None = None, seed: int = 0, verbose: Any = 2,
               progress: bool = True, shard: tuple[int, int] | None = None, collect_only: bool = False,
-              ray: bool = False) -> pd.DataFrame | None:
+              ray: bool = False, group_duplicates: bool = False) -> pd.DataFrame | None:
     """Run a table and write its CSV, per-fold CSV, figure and manifest.
 
     Args:
@@ -131,8 +184,14 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
         progress: show progress bars.
         shard: ``(i, n)``: run only shard ``i`` of ``n`` (0-based) of the units and write their
             records, not the table (see :func:`common.runner.fanout.shard_units`); None: all units.
-        collect_only: train nothing; write the table from the records present.
+        collect_only: train nothing; write the table from the records present (not with ``shard``
+            or ``ray``: refused).
         ray: run the units as Ray tasks (``RAY_ADDRESS`` or a local Ray), then write the table.
+        group_duplicates: keep every group of identical audio files within one part of every fold
+            (a group-aware split, :class:`~common.evaluation.splits.GroupedCrossValidation`): not the
+            paper's protocol, so the table is a variant in ``partial/`` (ConfigError for a protocol
+            without one, e.g. a dataset's predefined split). Identical files are reported either way
+            (:mod:`common.runner.duplicates`).
 
     Returns:
         the comparison table (also written to CSV): every scheme whose records match, with the
@@ -142,12 +201,21 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
     Raises:
         DatasetError: dataset missing, mis-laid or too small for the protocol.
         ConfigError: unknown scheme name, a non-positive fold/epoch count, more folds than the
-            protocol has, a bad shard, or a selected scheme's ``preflight`` check failed.
+            protocol has, a bad shard, ``collect_only`` with ``shard`` or ``ray``, or a selected
+            scheme's ``preflight`` check failed.
         RunLockedError: another process is writing this table into the same results folder.
         OSError: a folder is not writable or the disk is full (earlier results stay intact).
     """
     started = time.time()
     selected, subset = _check_request(spec, folds, epochs, schemes)
+    if group_duplicates and not hasattr(spec.protocol, "keeping_together"):
+        raise ConfigError(f"{spec.table_id}: --group-duplicates (GROUP_DUPLICATES=1) regroups cross-validation "
+                          f"folds, but this table's protocol is {spec.protocol.describe()}, whose parts are "
+                          f"fixed; identical audio is reported without it")
+    if collect_only and (shard is not None or ray):
+        raise ConfigError(f"{spec.table_id}: collect trains nothing, so it cannot be combined with "
+                          f"{'a shard (--shard, SHARD=I/N)' if shard is not None else 'Ray (--ray, RAY=1)'}; "
+                          f"run the shards or the Ray run first, then collect without SHARD or RAY")
     if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
         raise ConfigError(f"shard {shard[0]}/{shard[1]}: want I/N with 0 <= I < N")
     _log(f"== {spec.paper} {spec.table_id}: {spec.title}" + (f" (shard {shard[0]}/{shard[1]})" if shard else ""))
@@ -159,7 +227,7 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
     check_writable(results_dir / spec.paper)
     check_writable(work_dir)
     request = Request(spec, Path(data_dir), results_dir, work_dir, folds, epochs, tuple(s.name for s in selected),
-                      subset, seed, verbose, progress, started)
+                      subset, seed, verbose, progress, started, group_duplicates)
     if shard is not None:
         from common.runner.fanout import shard_units
 
@@ -168,18 +236,18 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
         _log(f"  shard {shard[0]}/{shard[1]}: {len(units)} of {len(plan.units())} units")
         for scheme, fold in units:
             run_unit(plan, scheme, fold, wait=False)
-        _log(f"  shard {shard[0]}/{shard[1]} done; assemble the table with `python -m common.cli collect "
-             f"{spec.paper}.{spec.table_id}` (or any later run of the table)")
+        _log(f"  shard {shard[0]}/{shard[1]} done; when every shard has finished, write the table with\n"
+             + collect_hint(request))
         return None
     with table_lock(results_dir, spec.paper, spec.table_id):
-        plan = make_plan(request)
+        plan = make_plan(request, holds_table_lock=True)
         plan.manifest["mode"] = "collect" if collect_only else "ray" if ray else "sequential"
         write_json(plan.manifest, plan.progress_outputs["manifest"])  # status "running" until the end
         try:
             if ray:
                 from common.runner.fanout import run_units_on_ray
 
-                run_units_on_ray(plan)
+                plan.computed += len(run_units_on_ray(plan))
             elif not collect_only:
                 for scheme, fold in plan.units():
                     run_unit(plan, scheme, fold)
@@ -206,6 +274,7 @@ class Request:
     verbose: Any
     progress: bool
     started: float
+    group_duplicates: bool = False
 
 
 @dataclass
@@ -222,6 +291,7 @@ class Plan:
     payloads: dict
     store: RecordStore
     manifest: dict = field(default_factory=dict)
+    computed: int = 0  # units trained by this run (not reused)
 
     def units(self) -> list[tuple[str, int]]:
         """The selected (scheme, fold) units in the sequential order: scheme by scheme, fold by fold."""
@@ -239,7 +309,8 @@ class Plan:
     def rewrite_progress(self) -> None:
         """Rewrite the partial table from the records present."""
         table, fold_table = assemble(self.request.spec, collect_records(self.store, self.identities), self.caps,
-                                     len(self.index.tracks))
+                                     len(self.index.tracks), index=self.index, store=self.store,
+                                     cache_dir=self.layout.cache_dir)
         write_tables(table, fold_table, self.progress_outputs)
 
     def record_failure(self, exc: BaseException) -> None:
@@ -253,8 +324,15 @@ class Plan:
             pass
 
 
-def make_plan(request: Request) -> Plan:
+def make_plan(request: Request, holds_table_lock: bool = False) -> Plan:
     """Index the dataset, check the protocol, prepare features, splits and every unit's identity.
+
+    Args:
+        request: the checked request.
+        holds_table_lock: True only for a caller holding the table's lock (a sequential, Ray-driver
+            or collect run): it alone removes the temporaries interrupted writes left, since a
+            shard or a Ray worker runs beside other writers whose in-flight ``.tmp`` files look
+            the same.
 
     Raises:
         DatasetError: see :func:`run_table`.
@@ -277,18 +355,27 @@ def make_plan(request: Request) -> Plan:
     spec.protocol.make_splits(index)  # class sizes and layout checked before any feature work
     n_folds = _protocol_folds(spec) or 1
     caps = RunCaps(folds_run=request.folds or n_folds, folds_in_protocol=n_folds, epochs=request.epochs,
-                   schemes=request.subset)
+                   schemes=request.subset, group_duplicates=request.group_duplicates,
+                   scheme_module=next((s.name for s in spec.scheme_module_rows()), None))
     layout = RunLayout(request.results_dir, request.work_dir, spec.paper, spec.table_id, caps)
-    for path in remove_stale_temporaries(layout):
+    for path in remove_stale_temporaries(layout) if holds_table_lock else ():
         _log(f"  removed {path}, left by an interrupted write")
 
     index, features, skipped, cache = prepare_features(spec, index, layout.cache_dir, request.progress)
     _log(f"  features: {cache.stats.hits} from cache, {cache.stats.computed} computed, "
          f"{cache.stats.corrupt} corrupt entries replaced; {len(skipped)} tracks skipped")
-    splits, splits_path = _splits(spec, index, layout.records_root)
-    run_splits = splits[:caps.folds_run]
-
     hashes = ContentHashes(layout.cache_dir)
+    groups = identical_audio_groups(index.tracks, hashes.of)  # the hashes of the run identity, read once
+    protocol = spec.protocol
+    if request.group_duplicates:
+        protocol = spec.protocol.keeping_together([[t.track_id for t in group] for group in groups])
+    splits, splits_path = _splits(spec if protocol is spec.protocol else replace(spec, protocol=protocol), index,
+                                  layout.records_root)
+    run_splits = splits[:caps.folds_run]
+    duplicates = duplicate_report(groups, straddling(run_splits, groups), request.group_duplicates)
+    for line in report_lines(groups, duplicates["per_fold"], caps.folds_in_protocol, request.group_duplicates):
+        _log(line)
+
     tracks = {t.track_id: t for t in index.tracks}
     audio = {s.fold: tracks_digest([tracks[i] for i in (*s.train, *s.validation, *s.test)], hashes)
              for s in run_splits}
@@ -306,19 +393,31 @@ def make_plan(request: Request) -> Plan:
         "paper": spec.paper, "table": spec.table_id, "title": spec.title, "source": spec.source,
         "status": "running", "started": datetime.fromtimestamp(request.started, timezone.utc).isoformat(),
         "command": sys.argv, "git_commit": git_commit(), "code_version": code, "seed": request.seed,
-        "caps": caps.as_dict(), "dataset": {"path": str(Path(request.data_dir).resolve()), **index.summary()},
+        "caps": caps.as_dict(), "dataset": {"path": str(Path(request.data_dir).resolve()), "path_as_given": str(request.data_dir),
+                                        **index.summary(), "coverage": dataset_coverage(index, spec.dataset).as_dict()},
         "skipped_tracks": skipped, "features": cache.extractor.describe(), "feature_cache": str(cache.folder),
-        "protocol": spec.protocol.describe(), "folds_requested": caps.folds_run,
+        "protocol": protocol.describe(), "folds_requested": caps.folds_run,
         "folds_in_protocol": caps.folds_in_protocol, "epochs_cap": request.epochs,
         "schemes": {s.name: {"description": s.description, "config": s.config,
-                             "trainable": s.run_fold is not None} for s in spec.schemes},
+                             "trainable": s.run_fold is not None,
+                             **({"scheme_module": s.scheme_module} if s.scheme_module else {})}
+                    for s in spec.schemes},
         "splits_file": str(splits_path), "records_folder": str(store.root),
         "audio_content": "SHA-256 of every file, remembered by path, size and mtime "
                          f"({hashes.path}); a change keeping size and mtime is not seen",
+        "duplicate_audio": duplicates,
         "versions": library_versions(), "hardware": hardware(), "pid": os.getpid(),
     }
     plan = Plan(request, index, features, run_splits, caps, layout, identities, payloads, store, manifest)
     return plan
+
+
+def _training_sample_rates(plan: Plan, split) -> dict[str, int]:
+    """``{"22050": 800}``: the native sample rates of the fold's training tracks (see ``predict``'s band limit)."""
+    from common.audio.decoding import sample_rate_counts
+
+    tracks = {t.track_id: t for t in plan.index.tracks}
+    return sample_rate_counts(tracks[i].path for i in split.train if i in tracks)
 
 
 def run_unit(plan: Plan, scheme_name: str, fold: int, wait: bool = True) -> dict | None:
@@ -365,9 +464,13 @@ def run_unit(plan: Plan, scheme_name: str, fold: int, wait: bool = True) -> dict
             record = {"scheme": scheme.name, "fold": fold, "identity": identity,
                       "identity_payload": plan.payloads[scheme.name, fold], "metrics": outcome.metrics,
                       "details": outcome.details, "seconds": time.time() - t0,
+                      "training_audio": {"sample_rates": _training_sample_rates(plan, split)},
                       "finished": datetime.now(timezone.utc).isoformat(), "work_dir": str(unit_dir)}
+            if getattr(outcome, "evidence", None):  # written before the record, which names its checksum
+                record["evidence"] = save_evidence(plan.store, scheme.name, fold, identity, outcome.evidence)
             plan.store.save(record)
-            if request.epochs is None:
+            plan.computed += 1
+            if request.epochs is None and plan.caps.variant is None:  # a variant never replaces the paper's model
                 _publish_checkpoint(unit_dir, plan.layout.published_dir(scheme.name, fold))
     except RunLockedError as exc:
         if wait:
@@ -382,28 +485,37 @@ def write_outputs(plan: Plan) -> pd.DataFrame:
     """Write the table from the records present: canonical when the full protocol is complete, else partial."""
     spec, caps, layout = plan.request.spec, plan.caps, plan.layout
     records = collect_records(plan.store, plan.identities)
-    table, fold_table = assemble(spec, records, caps, len(plan.index.tracks))
+    table, fold_table = assemble(spec, records, caps, len(plan.index.tracks), index=plan.index, store=plan.store,
+                                 cache_dir=layout.cache_dir)
     complete = not caps.capped and all(len(records.get(s.name, [])) == caps.folds_in_protocol
-                                       for s in spec.trainable())
+                                       for s in spec.paper_trainable())
     out_dir = layout.paper_dir if complete else layout.partial_dir
     outputs = layout.outputs(out_dir)
     manifest = plan.manifest
     manifest.update(status="complete" if complete else "partial", outputs_folder=str(out_dir),
                     records={f"{s}/fold_{r['fold']:02d}": r["identity"] for s, recs in records.items() for r in recs})
     write_tables(table, fold_table, outputs)
-    write_figure(spec, table, outputs, caps, len(plan.index.tracks))
+    write_figure(spec, table, outputs, caps, len(plan.index.tracks), index=plan.index)
+    comparison = {"dataset": dataset_coverage(plan.index, spec.dataset).describe(),
+                  "verdict": table_verdict(table).as_dict()}
+    manifest["comparison"] = comparison
     write_confusion_matrices(spec, records, out_dir, plan.index.classes, caps)
     if spec.post_run is not None:
         spec.post_run(out_dir, records)
     manifest["wall_seconds"] = time.time() - plan.request.started
     manifest["unit_seconds_total"] = sum(float(r.get("seconds") or 0.0) for recs in records.values() for r in recs)
     manifest["folds_finished"] = {name: len(recs) for name, recs in records.items()}
-    stored = run_with_same_records(outputs["manifest"], manifest) if complete else None
+    # a run that trained nothing keeps the manifest of the run that did; one that recomputed a unit
+    # (e.g. a record found inconsistent) has new provenance even when the identities are the same
+    stored = run_with_same_records(outputs["manifest"], manifest) if complete and not plan.computed else None
     if stored is None:
         write_json(manifest, outputs["manifest"])
     else:  # nothing new was computed: the manifest of the run that trained these records stays
         _log(f"  {outputs['manifest']} kept: it names the same fold records (run started {stored.get('started')}, "
              f"commit {stored.get('git_commit')})")
+        refreshed = refresh_comparison(stored, manifest)  # only what is read off the records, not provenance
+        if refreshed != stored:
+            write_json(refreshed, outputs["manifest"])
     if complete and layout.partial_dir.is_dir():
         shutil.rmtree(layout.partial_dir, ignore_errors=True)
     _log(f"  wrote {outputs['csv']} ({manifest['status']}: {caps.describe()}; {manifest['wall_seconds']:.0f} s)")

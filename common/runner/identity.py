@@ -240,3 +240,36 @@ def unit_identity(*, scheme: str, config: dict, features: str, split: str, epoch
     payload = {"scheme": scheme, "config": config, "features": features, "split": split, "epochs": epochs,
                "seed": seed, "code": code, "audio": audio}
     return fingerprint(payload), payload
+
+
+def file_code_version(path: str | os.PathLike, repository: Path | None = None) -> str:
+    """Hash of a Python file outside the paper packages and of the repository code it imports.
+
+    For a module a user hands to a table (:mod:`common.runner.scheme_module`): the file's syntax
+    tree without docstrings, plus every ``common`` / ``papers`` module it imports, directly or
+    through others (as :func:`code_version` follows them, orchestration modules left out). Imports
+    of other files of the user's own (outside this repository) are not followed.
+
+    Args:
+        path: the ``.py`` file.
+        repository: repository root (default: the one this file is in).
+
+    Returns:
+        16 hex digits.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    root = repository or Path(__file__).resolve().parents[2]
+    path = Path(path)
+
+    def orchestration(name: str) -> bool:
+        return any(name == m or name.startswith(m + ".") for m in ORCHESTRATION_MODULES)
+
+    try:
+        imported = sorted(_imported_modules(path))
+    except SyntaxError:
+        imported = []
+    seen = _closure(imported, root, orchestration)
+    return fingerprint({"file": _source_digest(path),
+                        "imports": {str(p.relative_to(root)): _source_digest(p) for p in sorted(set(seen.values()))}})

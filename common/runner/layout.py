@@ -10,7 +10,9 @@ Results layout under ``<results_dir>/<paper>/``:
 - ``partial/<table>/<label>/<table>.csv`` (and ``_folds.csv``, ``.png``, ``_manifest.json``): the
   table of any other run, in a folder named by its caps (``folds-2of10_epochs-2``,
   ``schemes-R0``, or ``full-protocol-unfinished`` while a full run has not finished).
-- ``partial/<table>/folds/...`` and ``partial/<table>/splits/...``: records of epoch-capped units.
+- ``partial/<table>/folds/...`` and ``partial/<table>/splits/...``: records of epoch-capped units,
+  and of every unit of a variant of the protocol (``--group-duplicates``: a group-aware split,
+  labelled ``group-aware-split``), which is never the paper's table.
 
 So a quick run never touches canonical results, and a full run's records are reused by a later
 run with fewer folds or schemes (the table of a subset run shows every scheme whose matching
@@ -40,17 +42,38 @@ class RunCaps:
         folds_in_protocol: the protocol's number of folds.
         epochs: epoch cap, or None for the schemes' own settings.
         schemes: the trainable schemes selected, or None for all of them.
+        group_duplicates: the split keeps identical audio within one part of every fold
+            (``--group-duplicates``): a variant of the protocol, never the paper's table.
+        scheme_module: name of a row added from a user's scheme module (``--scheme-module``), or
+            None. That row is no part of the paper's protocol, so a run with it is always capped:
+            its table goes to a partial folder labelled ``...scheme-module-<name>`` and never
+            replaces the canonical one. (Its records live where the run's epoch cap puts them,
+            beside the paper's, so the paper's rows of matching records appear in its table.)
     """
 
     folds_run: int
     folds_in_protocol: int
     epochs: int | None = None
     schemes: tuple[str, ...] | None = None
+    group_duplicates: bool = False
+    scheme_module: str | None = None
 
     @property
     def capped(self) -> bool:
-        """True when the run is less than the full protocol (fewer folds, an epoch cap, a scheme subset)."""
-        return self.folds_run < self.folds_in_protocol or self.epochs is not None or self.schemes is not None
+        """True when the run is not the paper's full protocol (fewer folds, an epoch cap, a scheme subset, a variant)."""
+        return (self.folds_run < self.folds_in_protocol or self.epochs is not None or self.schemes is not None
+                or self.variant is not None or self.scheme_module is not None)
+
+    def paper_schemes(self) -> tuple[str, ...] | None:
+        """The selected schemes without the scheme module's row (None: all; empty: none of the paper's)."""
+        if self.schemes is None:
+            return None
+        return tuple(s for s in self.schemes if s != self.scheme_module)
+
+    @property
+    def variant(self) -> str | None:
+        """How the run departs from the paper's protocol other than by caps (``"group-aware split"``), or None."""
+        return "group-aware split" if self.group_duplicates else None
 
     def describe(self) -> str:
         """Human-readable caps, e.g. ``"2/10 folds, epochs <= 2, schemes R0, R4"``; ``"full protocol"``."""
@@ -59,8 +82,12 @@ class RunCaps:
             parts.append(f"{self.folds_run}/{self.folds_in_protocol} folds")
         if self.epochs is not None:
             parts.append(f"epochs <= {self.epochs}")
-        if self.schemes is not None:
-            parts.append("schemes " + ", ".join(self.schemes))
+        if self.paper_schemes():
+            parts.append("schemes " + ", ".join(self.paper_schemes()))
+        if self.variant is not None:
+            parts.append(self.variant)
+        if self.scheme_module is not None:
+            parts.append(f"scheme module {self.scheme_module}")
         return ", ".join(parts) or "full protocol"
 
     def label(self) -> str:
@@ -70,9 +97,13 @@ class RunCaps:
             parts.append(f"folds-{self.folds_run}of{self.folds_in_protocol}")
         if self.epochs is not None:
             parts.append(f"epochs-{self.epochs}")
-        if self.schemes is not None:
+        if self.paper_schemes():
             parts.append("schemes-" + "+".join(re.sub(r"[^A-Za-z0-9.-]+", "-", s).strip("-")
-                                               for s in self.schemes))
+                                               for s in self.paper_schemes()))
+        if self.variant is not None:
+            parts.append(re.sub(r"[^A-Za-z0-9.-]+", "-", self.variant))
+        if self.scheme_module is not None:
+            parts.append("scheme-module-" + re.sub(r"[^A-Za-z0-9.-]+", "-", self.scheme_module).strip("-"))
         label = "_".join(parts) or UNFINISHED_LABEL
         return label if len(label) <= 120 else label[:100] + "-" + fingerprint(label)[:8]
 
@@ -80,7 +111,9 @@ class RunCaps:
         """JSON-able caps for the manifest."""
         return {"folds_run": self.folds_run, "folds_in_protocol": self.folds_in_protocol,
                 "epochs": self.epochs, "schemes": list(self.schemes) if self.schemes else None,
-                "capped": self.capped, "description": self.describe()}
+                "capped": self.capped, "description": self.describe(),
+                **({"group_duplicates": True} if self.group_duplicates else {}),
+                **({"scheme_module": self.scheme_module} if self.scheme_module is not None else {})}
 
 
 @dataclass(frozen=True)
@@ -108,8 +141,8 @@ class RunLayout:
 
     @property
     def records_root(self) -> Path:
-        """Folder of this run's fold records and splits (by epoch cap: capped units live under ``partial/``)."""
-        if self.caps.epochs is None:
+        """Folder of this run's fold records and splits (epoch-capped and variant units live under ``partial/``)."""
+        if self.caps.epochs is None and self.caps.variant is None:
             return self.paper_dir / self.table_id
         return self.paper_dir / "partial" / self.table_id
 

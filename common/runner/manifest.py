@@ -95,3 +95,24 @@ def run_with_same_records(path: str | os.PathLike, manifest: dict) -> dict | Non
             and stored.get("code_version") == manifest.get("code_version")):
         return stored
     return None
+
+
+def refresh_comparison(stored: dict, manifest: dict) -> dict:
+    """A kept manifest (:func:`run_with_same_records`) with what the new run read off the same records.
+
+    The provenance of the run that trained the records stays (start, commit, command, dataset
+    path as that run was given it, hardware, wall time); the dataset's size against the published
+    one (``dataset.coverage``) and the comparison with the paper (``comparison``: the dataset status
+    and the Holm-corrected verdict) are taken from ``manifest``: they are computed from the same
+    records and dataset, and a manifest written by older code may lack them.
+
+    Returns:
+        a new dict (``stored`` is not changed).
+    """
+    refreshed = dict(stored)
+    coverage = (manifest.get("dataset") or {}).get("coverage")
+    if coverage is not None:
+        refreshed["dataset"] = {**(refreshed.get("dataset") or {}), "coverage": coverage}
+    if "comparison" in manifest:
+        refreshed["comparison"] = manifest["comparison"]
+    return refreshed

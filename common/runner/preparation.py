@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from common.features.cache import FeatureCache
+from common.features.cache import FeatureCache, feature_workers
 from common.datasets.base import Track
 from common.errors import AudioError, DatasetError
 
@@ -71,41 +71,55 @@ class PreparedFeatures(Mapping):
 FEATURE_MEMORY_GB = 4.0
 
 
-def prepare_features(spec, index, cache_dir: Path, progress: bool = True):
+def prepare_features(spec, index, cache_dir: Path, progress: bool = True, workers: int | None = None):
     """Cached features of every track, prepared for the schemes; unusable tracks are skipped.
 
     Every file is extracted once (or found in the cache) and prepared once here, so that a track
-    that cannot be used is known before any training.
+    that cannot be used is known before any training. Files not in the cache yet are extracted by
+    ``workers`` processes (:meth:`common.features.cache.FeatureCache.get_many`); the results come
+    back in track order, so the progress bar, the skip reports and the features do not depend on
+    ``workers``.
 
     Args:
         spec: the table (:class:`~common.runner.spec.TableSpec`): its extractor and ``prepare``.
         index: the dataset index.
         cache_dir: root of the feature caches.
         progress: show a progress bar.
+        workers: extraction processes; None: ``$REPRO_FEATURE_WORKERS`` (``--workers``,
+            ``WORKERS=N``), else the cores this process may use
+            (:func:`common.features.cache.feature_workers`).
 
     Returns:
         ``(usable index, PreparedFeatures, {track_id: reason} skipped, cache)``.
 
     Raises:
         DatasetError: no track at all is usable.
+        ConfigError: ``workers`` (or ``$REPRO_FEATURE_WORKERS``) is not a positive integer.
     """
     cache = FeatureCache(cache_dir, spec.extractor())
     budget = float(os.environ.get("REPRO_FEATURE_MEMORY_GB", FEATURE_MEMORY_GB)) * 2 ** 30
     features, skipped = PreparedFeatures(cache, spec.prepare, int(budget)), {}
-    def add(track):
+    def add(track, result):
         try:
-            features.add(track, spec.prepare(cache.get(track.path), track))
+            if isinstance(result, AudioError):
+                raise result
+            features.add(track, spec.prepare(result, track))
         except AudioError as exc:
             skipped[track.track_id] = exc.reason
 
     tracks = list(index.tracks)
-    if tracks:
-        add(tracks[0])  # the first track pays the start-up costs (imports, FFT plans): kept out of the rate
-    with tqdm(total=len(tracks), initial=min(1, len(tracks)), desc=f"{spec.dataset.name} features", unit="track",
-              disable=not progress, mininterval=1.0, smoothing=0.1) as bar:
-        for track in tracks[1:]:
-            add(track)
-            bar.update(1)
+    results = cache.get_many([track.path for track in tracks], feature_workers(workers))
+    try:
+        if tracks:
+            add(tracks[0], next(results)[1])  # the first track pays the start-up costs (imports, FFT plans,
+            #                                   worker processes): kept out of the rate
+        with tqdm(total=len(tracks), initial=min(1, len(tracks)), desc=f"{spec.dataset.name} features",
+                  unit="track", disable=not progress, mininterval=1.0, smoothing=0.1) as bar:
+            for track, (_, result) in zip(tracks[1:], results):
+                add(track, result)
+                bar.update(1)
+    finally:
+        results.close()  # ends the worker processes
     usable = index.without(set(skipped), skipped) if skipped else index
     if not usable.tracks:
         reasons = sorted(set(skipped.values()))[:3]

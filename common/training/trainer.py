@@ -190,7 +190,7 @@ class TrainingResult:
 
 def train(model: keras.Model, train_ds, validation_ds, config: TrainingConfig, *, loss, metrics=(),
           n_train_examples: int, checkpoint_path: str | os.PathLike, log_dir: str | os.PathLike | None = None,
-          epochs: int | None = None, verbose: int | str = "auto") -> TrainingResult:
+          epochs: int | None = None, verbose: int | str = "auto", extra_callbacks=()) -> TrainingResult:
     """Compile and fit ``model``, keeping the weights of the best validation epoch.
 
     Args:
@@ -205,6 +205,9 @@ def train(model: keras.Model, train_ds, validation_ds, config: TrainingConfig, *
         log_dir: TensorBoard log folder, or None.
         epochs: cap overriding ``config.epochs`` (quick runs), or None.
         verbose: Keras progress output (``"auto"``, 0, 1, 2).
+        extra_callbacks: further Keras callbacks, run after the checkpoint, early stopping and schedule
+            (e.g. :class:`common.training.epoch_test_evaluation.EpochTestEvaluation`, which only
+            reads the model).
 
     Returns:
         :class:`TrainingResult`; ``model`` holds the best weights on return.
@@ -223,6 +226,7 @@ def train(model: keras.Model, train_ds, validation_ds, config: TrainingConfig, *
         callbacks.append(keras.callbacks.LearningRateScheduler(lambda epoch: base * decay ** epoch))
     if log_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False))
+    callbacks.extend(extra_callbacks)
     start = time.perf_counter()
     history = model.fit(train_ds, validation_data=validation_ds, epochs=max_epochs,
                         callbacks=callbacks, verbose=verbose, shuffle=False)

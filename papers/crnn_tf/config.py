@@ -60,16 +60,23 @@ class CRNNTFConfig:
         sequence_reading: how a scan becomes a sequence (:data:`papers.crnn_tf.layers.READINGS`).
             choice: ``"raster"``, one map position per step (36 steps of 128 values on the 6 x 6 x 128
             map): the paper's Fig. 3 scans positions one by one and says no more.
-            ``"whole_row"``: one whole row / column per step (6 steps of 768), the reading the
-            issue-10 audit reports from the authors' notebooks (:data:`GRU_ROW_CHANGES`).
+            ``"whole_row"``: one whole row / column per step (6 steps of 768), the reading of the
+            authors' notebook (``1.ipynb`` cell 11 L74-103: ``Reshape((6, 128*6))``;
+            :data:`GRU_ROW_CHANGES`).
         rnn: ``"grid_lstm"`` (paper Sec. III-C) or ``"gru"`` (one Keras GRU per scanner; the
             ``CRNN-TF (GRU)`` row, not a row of the paper).
+        gru_reset_after: the Keras GRU's ``reset_after`` (``rnn="gru"`` only). True: Keras 3's
+            default (reset gate applied after the recurrent matrix product, two bias vectors);
+            False: Keras 2's default, which the authors' notebook ran (``1.ipynb`` cell 11 output:
+            76,896 parameters per GRU(32) on 768 inputs = 3 x (768 x 32 + 32 x 32 + 32)).
         rnn_units: paper: 32 per block.
         grid_depth: choice: 1 grid block along depth (the paper gives no depth).
         grid_output_form: choice: ``"grid"`` = Kalchbrenner et al.'s Eq. (1) (see layers.py).
         dropout: paper Sec. IV: 0.5 on the concatenated 256-vector.
         hidden_units: ELU units of a dense layer between the dropout and the output layer; 0 (the
             paper, Sec. III-D: "a linear transformation layer and a softmax layer"): none.
+        output_l2: whether the output layer's weights carry the L2 penalty (paper Sec. IV: yes;
+            the authors' notebook: no, ``1.ipynb`` cell 11 L139 ``Dense(50, activation='sigmoid')``).
         l2: paper Sec. V-C: lambda_1 = lambda_2 = lambda_3 = 1e-6.
         l2_scope: ``"all"`` (paper Sec. IV objective: weights *and* biases of the CNN, the RNN and
             the output layer; every Keras kernel, recurrent kernel and bias) or ``"kernels"`` (the
@@ -89,28 +96,34 @@ class CRNNTFConfig:
     directions: tuple = DIRECTIONS
     sequence_reading: str = "raster"
     rnn: str = "grid_lstm"
+    gru_reset_after: bool = True
     rnn_units: int = 32
     grid_depth: int = 1
     grid_output_form: str = "grid"
     dropout: float = 0.5
     hidden_units: int = 0
+    output_l2: bool = True
     l2: float = 1e-6
     l2_scope: str = "all"
 
 
 #: The ``CRNN-TF (GRU)`` row of Tables I and II (not a row of the paper): the changes to
-#: :class:`CRNNTFConfig` that give the GRU variant the issue-10 audit reports from the authors'
-#: notebooks (``FishInMedi/CRNN-TF``): one GRU(32) per scanner reading the 6 x 6 x 128 map as 6
-#: steps of 768 values (whole rows or columns), a Dense(64, ELU) layer before the output, L2 1e-7
-#: on kernels only. Not compared line by line here: the notebooks were not in the stored index of
-#: public code available when this was written (README, "Checked against"). choices where the
-#: report is silent: the dropout 0.5 stays on the concatenated GRU outputs, before the dense layer
-#: (the paper's place); "kernels" = every layer's Keras ``kernel`` (conv, GRU input, dense), no
-#: bias and no GRU recurrent kernel (``l2_scope="kernels"``); the scanners flip the map as the Grid
-#: LSTM row's do (:mod:`papers.crnn_tf.layers`).
+#: :class:`CRNNTFConfig` that give the model of the authors' released notebook, read line by line
+#: (``FishInMedi/CRNN-TF`` ``1.ipynb`` cell 11, MTAT): one ``GRU(32)`` per scanner (L74-103) reading the
+#: 6 x 6 x 128 map as 6 steps of 768 values (``Reshape((6, 128*6))``, whole rows or, after
+#: ``permute_dimensions((0, 2, 1, 3))``, whole columns), in the scanner order Ar, Ac, Br, Bc, Cr, Cc,
+#: Dr, Dc (the flips ``K.reverse`` axes 2 / 1 of L81-101); Keras 2's GRU (``reset_after=False``:
+#: 1,006,322 parameters for 50 tags, the cell's printed summary); Dropout 0.5 on the concatenation
+#: (L137), ``Dense(64, activation='elu')`` (L138), output without any penalty (L139); L2 1e-7 (L52)
+#: on the convolution kernels (L54-69), the GRU input kernels (``kernel_regularizer`` only: no
+#: recurrent kernel, no bias) and the Dense(64) kernel (``l2_scope="kernels"``, ``output_l2=False``).
 GRU_ROW_CHANGES = {"rnn": "gru", "sequence_reading": "whole_row", "hidden_units": 64, "l2": 1e-7,
-                   "l2_scope": "kernels"}
+                   "l2_scope": "kernels", "gru_reset_after": False, "output_l2": False}
 
+#: The authors' FMA run of the same model (``1.ipynb`` cell 16): no L2 at all (L14-68 pass no
+#: regulariser), otherwise as :data:`GRU_ROW_CHANGES` (1,004,112 parameters for 16 genres, the cell's
+#: summary). Applied on top of :data:`GRU_ROW_CHANGES` in Table II's ``CRNN-TF (GRU)`` row.
+GRU_ROW_FMA_CHANGES = {"l2": 0.0}
 
 #: paper Sec. V-C: Adam (defaults), learning rate 0.001 decayed by 0.9 each epoch, batch 32.
 #: choice: at most 100 epochs, early stopping with patience 10 on the validation loss and the best
@@ -118,6 +131,19 @@ GRU_ROW_CHANGES = {"rnn": "gru", "sequence_reading": "whole_row", "hidden_units"
 #: rate is 5e-6, so later epochs change little). Model selection uses the validation split only.
 TRAINING = TrainingConfig(optimizer="adam", learning_rate=0.001, batch_size=32, epochs=100, patience=10,
                           lr_decay_per_epoch=0.9)
+
+#: The ``CRNN-TF (GRU)`` row's training, the authors' notebook's: ``Adam()`` (Keras defaults:
+#: learning rate 0.001, no decay; ``1.ipynb`` cell 11 L143), batch 32 (Keras' default: ``fit`` gets no
+#: ``batch_size``, L206), 50 epochs (L49) with no early stopping (``ModelCheckpoint`` without
+#: ``save_best_only``, L146: a file per epoch). choice: the kept checkpoint is the epoch with the
+#: lowest validation loss (our model selection; the notebook has no rule other than the test maxima).
+GRU_ROW_TRAINING = TrainingConfig(optimizer="adam", learning_rate=0.001, batch_size=32, epochs=50, patience=0,
+                                  lr_decay_per_epoch=1.0)
+
+#: Table II's ``CRNN-TF (GRU)`` row: the authors' FMA run trains 40 epochs (``1.ipynb`` cell 16 L10), no
+#: validation data (L178; here the validation split still chooses the kept checkpoint).
+GRU_ROW_FMA_TRAINING = TrainingConfig(optimizer="adam", learning_rate=0.001, batch_size=32, epochs=40, patience=0,
+                                      lr_decay_per_epoch=1.0)
 
 #: Fig. 5: the subsets of scanners compared on MTAT (X_r, X_c, X_rc for X in A-D; ABCD_r, ABCD_c;
 #: all eight).
@@ -128,6 +154,17 @@ FIG5_SUBSETS = {
     "ABCDc": ("Ac", "Bc", "Cc", "Dc"),
     "ABCDrc": DIRECTIONS,
 }
+
+#: Fig. 5 as the authors ran it (``2.ipynb`` cells 1-15; the bars' values in ``Reseach_1_plot.ipynb``
+#: cell 0): the GRU model (:data:`GRU_ROW_CHANGES`, Dense(64, ELU) included) without any L2 (no
+#: regulariser in ``2.ipynb``), dropout on the concatenation by number of scanners (1: 0.1, cells 2-9
+#: L37-40; 2: 0.2, cells 10-13 L42-45; 4: 0.3, cells 14-15 L50-53; 8: 0.5, cell 1 L66), ``Adam()``
+#: without decay, 35 epochs (50 for all eight, cell 1 L10), no validation data (``fit`` without it,
+#: e.g. cell 2 L76; here the validation split still chooses the kept checkpoint). The single-GRU
+#: model has 453,714 parameters, two 532,658, four 690,546, eight 1,006,322 (the cells' summaries).
+FIG5_AUTHORS_CHANGES = {**GRU_ROW_CHANGES, "l2": 0.0}
+FIG5_AUTHORS_DROPOUT = {1: 0.1, 2: 0.2, 4: 0.3, 8: 0.5}
+FIG5_AUTHORS_EPOCHS = {1: 35, 2: 35, 4: 35, 8: 50}
 
 
 # --- baselines (Sec. V-B) -----------------------------------------------------------------------
@@ -157,6 +194,9 @@ class CRNNConfig:
         dropout: code: 0.3 before the output layer.
         l2: 0: the released code does not regularise the weights (and the CRNN-TF paper says
             unspecified settings were left to Keras' defaults, i.e. none).
+        activation: code: ELU after every batch normalisation.
+        pool_padding: Keras' default ``"valid"`` (the code pads the input to 1440 instead).
+        gru_reset_after: Keras 3's default True; the code ran Keras 1/2 GRUs (False, one bias vector).
     """
 
     n_mels: int = 96
@@ -169,6 +209,9 @@ class CRNNConfig:
     gru_units: tuple = (32, 32)
     dropout: float = 0.3
     l2: float = 0.0
+    activation: str = "elu"
+    pool_padding: str = "valid"
+    gru_reset_after: bool = True
 
 
 #: Timbre CNN input: the "Dieleman setup" of Pons et al.'s released code (EUSIPCO2017,
@@ -261,6 +304,90 @@ class EndToEndConfig:
     dense_units: int = 100
     activation: str = "relu"
     l2: float = 0.0
+
+
+# --- the baselines as the CRNN-TF authors ran them (``1.ipynb``; not the cited papers' code) ------
+#
+# The rows of Tables I and II follow the cited papers' released code (above), as the CRNN-TF text
+# says ("exact configurations of the references"). The authors' notebook ran other networks under
+# those names; each is offered here as a named configuration (``Settings.baselines = "authors"``
+# puts them in the tables), with its parameter count checked against the notebook's printed summary.
+
+#: FCN as ``1.ipynb`` cell 3 builds it (MTAT; cell 13 for FMA): ReLU, no input batch normalisation,
+#: 'same' padding everywhere, conv 128/384/768/2048 (the last with stride 3, L31), max-pools (2,4),
+#: (4,5) stride (2,4), (3,8) stride (2,4), (4,8) stride (4,8) (L16-34), dropout 0.5 after every pool,
+#: no penalty; batch 16, 30 epochs (L9, L106). 17,372,594 parameters for 50 tags, 17,302,928 for 16.
+@dataclass(frozen=True)
+class AuthorsFCNConfig:
+    """FCN of the CRNN-TF authors' notebook (``1.ipynb`` cell 3 L9-43).
+
+    Attributes:
+        n_mels, n_frames: input (96 x 1360).
+        filters, conv_strides: per block (L13, L19, L25, L31).
+        pools, pool_strides: per block (L16, L22, L28, L34), 'same' padding.
+        dropout: after every pool (L17-35).
+    """
+
+    n_mels: int = 96
+    n_frames: int = CLIP_FRAMES
+    filters: tuple = (128, 384, 768, 2048)
+    conv_strides: tuple = ((1, 1), (1, 1), (1, 1), (3, 3))
+    pools: tuple = ((2, 4), (4, 5), (3, 8), (4, 8))
+    pool_strides: tuple = ((2, 4), (2, 4), (2, 4), (4, 8))
+    dropout: float = 0.5
+
+
+#: CRNN as ``1.ipynb`` cell 9 builds it (MTAT; cell 19 for FMA): ReLU (L15-30), no input batch
+#: normalisation, no padding to 1440 frames, 'same' max-pools (2,2) (3,3) (4,4) (4,4) giving 1 x 15 x 128
+#: (L16-32), no dropout after the pools, Keras 2 GRUs (``reset_after=False``), dropout 0.3, no penalty;
+#: 50 epochs (L9). 394,802 parameters for 50 tags, 393,680 for 16.
+CRNN_AUTHORS_CHANGES = {"pad_to": 0, "input_batch_norm": False, "conv_dropout": 0.0, "activation": "relu",
+                        "pool_padding": "same", "gru_reset_after": False}
+
+
+@dataclass(frozen=True)
+class AuthorsTimbreCNNConfig:
+    """"Timbre CNN" of the CRNN-TF authors' notebook (``1.ipynb`` cell 5 L9-78; cell 15 for FMA).
+
+    On the whole 96 x 1360 clip (not 3 s patches of a 128-band spectrogram): twelve parallel
+    ``Conv2D(n, (f, t), padding='same')`` + BN + ReLU + ``MaxPooling2D((4, 4), padding='same')``
+    branches, frequency extents 96 / 75 / 25 and time extents 1 / 3 / 5 / 7 (84 channels, L14-64),
+    ``Conv2D(32, (8, 8), padding='same')`` + BN + ReLU + max-pool (4, 4) (L66-69), Flatten, Dropout 0.5,
+    ``Dense(100, relu)``, output (L71-74); no penalty; 30 epochs (L9). 1,823,706 parameters for 50
+    tags, 1,820,272 for 16.
+
+    Attributes:
+        filters: ``(frequency_extent, time_extent, n_filters)`` per branch, in the cell's order.
+    """
+
+    n_mels: int = 96
+    n_frames: int = CLIP_FRAMES
+    filters: tuple = ((96, 1, 10), (96, 3, 6), (96, 5, 3), (96, 7, 3),
+                      (75, 1, 15), (75, 3, 6), (75, 5, 3), (75, 7, 3),
+                      (25, 1, 15), (25, 3, 10), (25, 5, 5), (25, 7, 5))
+    pool: tuple = (4, 4)
+    conv2_filters: int = 32
+    conv2_kernel: tuple = (8, 8)
+    dropout: float = 0.5
+    dense_units: int = 100
+
+
+@dataclass(frozen=True)
+class AuthorsEndToEndConfig:
+    """"End-to-end" of the CRNN-TF authors' notebook (``1.ipynb`` cell 7 L9-26; cell 18 for FMA).
+
+    On the 96 x 1360 mel-spectrogram (not raw audio): two blocks ``Conv2D(32, (8, 8), padding='same')``
+    + BN + ReLU + ``MaxPooling2D((4, 4), padding='same')``, Flatten, Dropout 0.5, ``Dense(100, relu)``,
+    output; no penalty; 30 epochs. 1,705,054 parameters for 50 tags, 1,701,620 for 16.
+    """
+
+    n_mels: int = 96
+    n_frames: int = CLIP_FRAMES
+    conv_filters: tuple = (32, 32)
+    conv_kernel: tuple = (8, 8)
+    pool: tuple = (4, 4)
+    dropout: float = 0.5
+    dense_units: int = 100
 
 
 #: Baselines and CRNN-TF share the training protocol (choice: the CRNN-TF paper trains its own

@@ -34,7 +34,7 @@ above:
   ``C`` values (CRNN-TF's 6 x 6 x 128 map: 36 steps of 128).
 - ``"whole_row"``: one step per whole row (row-wise scanners: ``H`` steps of ``W * C`` values) or
   whole column (column-wise: ``W`` steps of ``H * C``); 6 steps of 768 on the paper's map, the
-  reading the issue-10 audit reports from the authors' notebooks (see the paper README). In this
+  reading of the authors' notebook (``FishInMedi/CRNN-TF`` ``1.ipynb`` cell 11 L74-103). In this
   reading the within-row direction (F of a row-wise scanner, E of a column-wise one) only
   permutes the values inside each step, which a recurrent layer's input projection absorbs:
   ``Ar``/``Br``, ``Cr``/``Dr``, ``Ac``/``Cc`` and ``Bc``/``Dc`` then feed the same function class.

@@ -17,7 +17,8 @@ import keras
 from keras import layers
 
 from common.models.fcn import FCNConfig, build_fcn, conv_block
-from papers.crnn_tf.config import FCN, CRNNConfig, CRNNTFConfig, EndToEndConfig, TimbreCNNConfig
+from papers.crnn_tf.config import (FCN, AuthorsEndToEndConfig, AuthorsFCNConfig, AuthorsTimbreCNNConfig, CRNNConfig,
+                                   CRNNTFConfig, EndToEndConfig, TimbreCNNConfig)
 from papers.crnn_tf.layers import DIRECTIONS, DirectionalScan, GridLSTM, MultiDirectionalScan
 
 TASKS = {"genres": "softmax", "tags": "sigmoid"}
@@ -137,7 +138,7 @@ def multi_directional_rnn(feature_map, config: CRNNTFConfig):
                         bias_regularizer=reg["bias"], name="rnn_grid_lstm")(sequences)
     if config.rnn == "gru":
         outputs = [layers.GRU(config.rnn_units, kernel_regularizer=reg["kernel"], recurrent_regularizer=reg["recurrent"],
-                              bias_regularizer=reg["bias"], name=f"rnn_{d}")(
+                              bias_regularizer=reg["bias"], reset_after=config.gru_reset_after, name=f"rnn_{d}")(
                        DirectionalScan(d, config.sequence_reading, name=f"scan_{d}")(feature_map))
                    for d in config.directions]
         return outputs[0] if len(outputs) == 1 else layers.Concatenate(name="concat")(outputs)
@@ -171,8 +172,9 @@ def build_crnn_tf(n_outputs: int, task: str = "genres", config: CRNNTFConfig | N
     if config.hidden_units:
         y = layers.Dense(config.hidden_units, activation=config.activation, kernel_regularizer=reg["kernel"],
                          bias_regularizer=reg["bias"], name="fc_hidden")(y)
-    probs = layers.Dense(n_outputs, activation=_activation(task), kernel_regularizer=reg["kernel"],
-                         bias_regularizer=reg["bias"], name="output")(y)
+    output_reg = reg if config.output_l2 else {"kernel": None, "bias": None}
+    probs = layers.Dense(n_outputs, activation=_activation(task), kernel_regularizer=output_reg["kernel"],
+                         bias_regularizer=output_reg["bias"], name="output")(y)
     return keras.Model(spectrogram, probs, name="CRNN_TF")
 
 
@@ -222,16 +224,17 @@ def build_crnn(n_outputs: int, task: str = "genres", config: CRNNConfig | None =
         x = layers.Conv2D(filters, (3, 3), padding="same", kernel_regularizer=reg, bias_regularizer=reg,
                           name=f"conv{i}")(x)
         x = layers.BatchNormalization(name=f"bn{i}")(x)
-        x = layers.Activation("elu", name=f"elu{i}")(x)
-        x = layers.MaxPooling2D(pool, name=f"pool{i}")(x)
-        x = layers.Dropout(config.conv_dropout, name=f"dropout{i}")(x)
+        x = layers.Activation(config.activation, name=f"{config.activation}{i}")(x)
+        x = layers.MaxPooling2D(pool, padding=config.pool_padding, name=f"pool{i}")(x)
+        if config.conv_dropout:
+            x = layers.Dropout(config.conv_dropout, name=f"dropout{i}")(x)
     bands, frames, channels = x.shape[1:]
     x = layers.Permute((2, 1, 3), name="time_first")(x)
     x = layers.Reshape((frames, bands * channels), name="to_sequence")(x)
     for i, units in enumerate(config.gru_units, start=1):
         last = i == len(config.gru_units)
         x = layers.GRU(units, return_sequences=not last, kernel_regularizer=reg, recurrent_regularizer=reg,
-                       bias_regularizer=reg, name=f"gru{i}")(x)
+                       bias_regularizer=reg, reset_after=config.gru_reset_after, name=f"gru{i}")(x)
     x = layers.Dropout(config.dropout, name="dropout")(x)
     probs = layers.Dense(n_outputs, activation=_activation(task), kernel_regularizer=reg, bias_regularizer=reg,
                          name="output")(x)
@@ -314,6 +317,89 @@ def build_end_to_end(n_outputs: int, task: str = "genres", config: EndToEndConfi
     x = layers.Dense(config.dense_units, activation=config.activation, kernel_regularizer=reg, name="dense")(x)
     probs = layers.Dense(n_outputs, activation=_activation(task), kernel_regularizer=reg, name="output")(x)
     return keras.Model(audio, probs, name="EndToEnd")
+
+
+def build_fcn_authors(n_outputs: int, task: str = "genres", config: AuthorsFCNConfig | None = None) -> keras.Model:
+    """The FCN of the CRNN-TF authors' notebook (``FishInMedi/CRNN-TF`` ``1.ipynb`` cell 3 L11-40).
+
+    Four blocks of conv 3 x 3 ('same', strides ``config.conv_strides``) -> BN -> ReLU -> max-pool
+    ('same', ``config.pools`` / ``config.pool_strides``) -> dropout 0.5; flatten; output. No input
+    normalisation, no penalty (:class:`~papers.crnn_tf.config.AuthorsFCNConfig`).
+
+    Returns:
+        model: float32 log-mel ``(B, n_mels, n_frames)`` -> probabilities ``(B, n_outputs)``.
+    """
+    config = config or AuthorsFCNConfig()
+    spectrogram = keras.Input((config.n_mels, config.n_frames), name="log_mel")
+    x = layers.Reshape((config.n_mels, config.n_frames, 1), name="add_channel")(spectrogram)
+    for i, (filters, stride, pool, pool_stride) in enumerate(
+            zip(config.filters, config.conv_strides, config.pools, config.pool_strides), start=1):
+        x = layers.Conv2D(filters, (3, 3), strides=stride, padding="same", name=f"conv{i}")(x)
+        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.Activation("relu", name=f"relu{i}")(x)
+        x = layers.MaxPooling2D(pool, strides=pool_stride, padding="same", name=f"pool{i}")(x)
+        x = layers.Dropout(config.dropout, name=f"dropout{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    probs = layers.Dense(n_outputs, activation=_activation(task), name="output")(x)
+    return keras.Model(spectrogram, probs, name="FCN_authors")
+
+
+def build_timbre_cnn_authors(n_outputs: int, task: str = "genres",
+                             config: AuthorsTimbreCNNConfig | None = None) -> keras.Model:
+    """The "Timbre CNN" of the CRNN-TF authors' notebook (``1.ipynb`` cell 5 L12-76), on the whole clip.
+
+    Parallel branches conv ``(f, t)`` ('same') -> BN -> ReLU -> max-pool 4 x 4 ('same'),
+    concatenated (84 channels); conv 32 x (8 x 8) ('same') -> BN -> ReLU -> max-pool 4 x 4; flatten ->
+    dropout 0.5 -> dense 100 ReLU -> output. No penalty (:class:`~papers.crnn_tf.config.AuthorsTimbreCNNConfig`).
+
+    Returns:
+        model: float32 log-mel ``(B, n_mels, n_frames)`` -> probabilities ``(B, n_outputs)``.
+    """
+    config = config or AuthorsTimbreCNNConfig()
+    spectrogram = keras.Input((config.n_mels, config.n_frames), name="log_mel")
+    x = layers.Reshape((config.n_mels, config.n_frames, 1), name="add_channel")(spectrogram)
+    branches = []
+    for freq_extent, time_extent, count in config.filters:
+        name = f"{freq_extent}x{time_extent}"
+        y = layers.Conv2D(count, (freq_extent, time_extent), padding="same", name=f"conv_{name}")(x)
+        y = layers.BatchNormalization(name=f"bn_{name}")(y)
+        y = layers.Activation("relu", name=f"relu_{name}")(y)
+        branches.append(layers.MaxPooling2D(config.pool, padding="same", name=f"pool_{name}")(y))
+    x = layers.Concatenate(name="concat")(branches)
+    x = layers.Conv2D(config.conv2_filters, config.conv2_kernel, padding="same", name="conv2")(x)
+    x = layers.BatchNormalization(name="bn2")(x)
+    x = layers.Activation("relu", name="relu2")(x)
+    x = layers.MaxPooling2D(config.pool, padding="same", name="pool2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(config.dropout, name="dropout")(x)
+    x = layers.Dense(config.dense_units, activation="relu", name="dense")(x)
+    probs = layers.Dense(n_outputs, activation=_activation(task), name="output")(x)
+    return keras.Model(spectrogram, probs, name="TimbreCNN_authors")
+
+
+def build_end_to_end_authors(n_outputs: int, task: str = "genres",
+                             config: AuthorsEndToEndConfig | None = None) -> keras.Model:
+    """The "End-to-end" of the CRNN-TF authors' notebook (``1.ipynb`` cell 7 L11-26), on the mel-spectrogram.
+
+    Two blocks conv 32 x (8 x 8) ('same') -> BN -> ReLU -> max-pool 4 x 4 ('same'); flatten ->
+    dropout 0.5 -> dense 100 ReLU -> output. No penalty (:class:`~papers.crnn_tf.config.AuthorsEndToEndConfig`).
+
+    Returns:
+        model: float32 log-mel ``(B, n_mels, n_frames)`` -> probabilities ``(B, n_outputs)``.
+    """
+    config = config or AuthorsEndToEndConfig()
+    spectrogram = keras.Input((config.n_mels, config.n_frames), name="log_mel")
+    x = layers.Reshape((config.n_mels, config.n_frames, 1), name="add_channel")(spectrogram)
+    for i, filters in enumerate(config.conv_filters, start=1):
+        x = layers.Conv2D(filters, config.conv_kernel, padding="same", name=f"conv{i}")(x)
+        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.Activation("relu", name=f"relu{i}")(x)
+        x = layers.MaxPooling2D(config.pool, padding="same", name=f"pool{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(config.dropout, name="dropout")(x)
+    x = layers.Dense(config.dense_units, activation="relu", name="dense")(x)
+    probs = layers.Dense(n_outputs, activation=_activation(task), name="output")(x)
+    return keras.Model(spectrogram, probs, name="EndToEnd_authors")
 
 
 def transfer_weights(source: keras.Model, target: keras.Model, skip=("output",)) -> list[str]:

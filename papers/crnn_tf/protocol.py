@@ -23,7 +23,14 @@ or ``"tags"`` (sigmoid, binary cross-entropy; macro ROC-AUC, Recall@1/3/5/10, ND
 :func:`tag_metrics`, and the AUC of every tag for Fig. 6).
 
 Networks are trained with :func:`common.training.trainer.train`: early stopping and the kept checkpoint
-are chosen on the fold's validation tracks; test tracks are predicted once, after training.
+are chosen on the fold's validation tracks; the reported metrics are those of the test tracks
+predicted once, after training. With ``epoch_test=True`` (Tables I, II and Fig. 5 by default) the
+test tracks are also scored after every epoch by
+:class:`common.training.epoch_test_evaluation.EpochTestEvaluation`, which changes neither training
+nor the kept checkpoint; the fold record then also holds every epoch's test metrics
+(``details["epoch_test_metrics"]``) and, labelled ``"<metric> (best epoch on test, as the authors
+selected)"``, each metric's best value over the epochs: the authors' way of choosing their
+published numbers (``FishInMedi/CRNN-TF`` ``1.ipynb`` cell 11 L173-197), never the reproduction's.
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ from common.evaluation.multiclass import genre_metrics
 from common.training.pipeline import clip_dataset
 from common.evaluation.ranking import tagging_metrics
 from common.runner import FoldContext, FoldOutcome
+from common.training.epoch_test_evaluation import (EpochTestEvaluation, best_epoch_on_test,
+                                                   metrics_selected_on_test)
 from common.training.trainer import TrainingConfig, train
 from common.audio.waveform import WaveformConfig, WaveformExtractor, waveform_windows
 from papers.crnn_tf import models
@@ -62,7 +71,9 @@ TRANSFER_MODES = {
 LOSSES = {"genres": "categorical_crossentropy", "tags": "binary_crossentropy"}
 
 #: Clip-model builders by name (:mod:`papers.crnn_tf.models`).
-CLIP_BUILDERS = {"crnn_tf": models.build_crnn_tf, "crnn": models.build_crnn, "fcn": models.build_fcn_baseline}
+CLIP_BUILDERS = {"crnn_tf": models.build_crnn_tf, "crnn": models.build_crnn, "fcn": models.build_fcn_baseline,
+                 "fcn_authors": models.build_fcn_authors, "timbre_cnn_authors": models.build_timbre_cnn_authors,
+                 "end_to_end_authors": models.build_end_to_end_authors}
 
 #: Storage dtype of the clip feature stores (dB values keep < 0.03 dB error up to 64 dB).
 STORE_DTYPE = "float16"
@@ -92,12 +103,37 @@ def clip_store_root(context: FoldContext) -> Path:
 
 
 def _train(model: keras.Model, train_ds, val_ds, n_train: int, n_outputs: int, training: TrainingConfig,
-           task: str, context: FoldContext):
+           task: str, context: FoldContext, extra_callbacks=()):
     metrics = (["accuracy"] if task == "genres" else
                [keras.metrics.AUC(multi_label=True, num_labels=n_outputs, name="roc_auc_keras")])
     return train(model, train_ds, val_ds, training, loss=LOSSES[task], metrics=metrics, n_train_examples=n_train,
                  checkpoint_path=context.work_dir / "best.weights.h5", log_dir=context.work_dir / "tensorboard",
-                 epochs=context.epochs, verbose=context.verbose)
+                 epochs=context.epochs, verbose=context.verbose, extra_callbacks=extra_callbacks)
+
+
+def epoch_test_scorer(context: FoldContext, task: str, test_ids):
+    """``scores (n_test, n_outputs) -> {metric: float}``: the metrics :func:`evaluate` reports, for the
+    per-epoch test evaluation (tags: :func:`tag_metrics`; genres: ``genre_metrics`` on the argmax)."""
+    test_ids = list(test_ids)
+    if task == "tags":
+        y_test = context.targets(test_ids)
+        return lambda scores: tag_metrics(y_test, scores)
+    labels = context.labels(test_ids)
+
+    def score(scores):
+        metrics = genre_metrics(labels, scores, np.asarray(scores).argmax(axis=1))
+        metrics.pop("auc_genres_skipped")
+        return metrics
+
+    return score
+
+
+def _epoch_test_details(callback: EpochTestEvaluation | None) -> dict:
+    if callback is None:
+        return {}
+    seconds = [record["seconds"] for record in callback.history]
+    return {"epoch_test_metrics": [{k: v for k, v in record.items() if k != "seconds"} for record in callback.history],
+            "epoch_test_seconds": float(sum(seconds))}
 
 
 def _training_details(model: keras.Model, result, n_train: int) -> dict:
@@ -113,7 +149,8 @@ def _validation_score(task: str, y_true: np.ndarray, scores: np.ndarray) -> dict
     return {"validation_roc_auc": macro_roc_auc(y_true, scores)} if evaluable_tags(y_true).any() else {}
 
 
-def fit_clip_model(model: keras.Model, context: FoldContext, training: TrainingConfig, task: str) -> tuple:
+def fit_clip_model(model: keras.Model, context: FoldContext, training: TrainingConfig, task: str,
+                   epoch_test: bool = False) -> tuple:
     """Train a clip model on the fold's whole clips (streamed from feature stores); score the test clips.
 
     Args:
@@ -121,6 +158,8 @@ def fit_clip_model(model: keras.Model, context: FoldContext, training: TrainingC
         context: the fold; ``context.features`` holds one ``(n_mels, n_frames)`` clip per track.
         training: optimiser and schedule.
         task: ``"genres"`` or ``"tags"``.
+        epoch_test: also score the test clips after every epoch (``details["epoch_test_metrics"]``;
+            training and the kept checkpoint are unchanged).
 
     Returns:
         ``(test_scores float32 (n_test, n_outputs), test_ids, details)``.
@@ -133,13 +172,18 @@ def fit_clip_model(model: keras.Model, context: FoldContext, training: TrainingC
                             seed=context.seed)
     val_ds = (clip_dataset(stores["validation"].features, targets["validation"], training.batch_size, shuffle=False)
               if "validation" in stores else None)
-    result = _train(model, train_ds, val_ds, len(split.train), n_outputs, training, task, context)
+    callback = None
+    if epoch_test:
+        test_inputs = clip_dataset(stores["test"].features, None, training.batch_size, shuffle=False)
+        callback = EpochTestEvaluation(test_inputs, epoch_test_scorer(context, task, stores["test"].ids))
+    result = _train(model, train_ds, val_ds, len(split.train), n_outputs, training, task, context,
+                    extra_callbacks=[callback] if callback else ())
 
     def predict(part: str) -> np.ndarray:
         ds = clip_dataset(stores[part].features, None, training.batch_size, shuffle=False)
         return np.asarray(model.predict(ds, verbose=0), dtype=np.float32)
 
-    details = _training_details(model, result, len(split.train))
+    details = {**_training_details(model, result, len(split.train)), **_epoch_test_details(callback)}
     details["feature_store"] = str(clip_store_root(context))
     if "validation" in stores:
         details.update(_validation_score(task, targets["validation"], predict("validation")))
@@ -147,14 +191,15 @@ def fit_clip_model(model: keras.Model, context: FoldContext, training: TrainingC
 
 
 def fit_patch_model(model: keras.Model, parts: dict, context: FoldContext, training: TrainingConfig,
-                    task: str) -> tuple:
+                    task: str, epoch_test: bool = False) -> tuple:
     """Train a patch model on every patch of the training tracks; score test tracks by their patches' mean.
 
     Args:
         model: uncompiled, ``(B, *patch) -> (B, n_outputs)``.
         parts: ``{"train"|"validation"|"test": PatchPart}`` (:func:`own_feature_parts`); the patches
             are streamed from the part's store (through ``part.rows``, e.g. a standardised view).
-        context, training, task: as :func:`fit_clip_model`.
+        context, training, task, epoch_test: as :func:`fit_clip_model` (per epoch, the test patches'
+            probabilities are averaged per track before scoring).
 
     Returns:
         ``(test_scores float64 (n_test_tracks, n_outputs), details)``.
@@ -165,13 +210,22 @@ def fit_patch_model(model: keras.Model, parts: dict, context: FoldContext, train
     val_ds = (clip_dataset(val_part.rows, val_part.patch_targets, training.batch_size, shuffle=False)
               if val_part is not None else None)
     n_train = len(train_part.rows)
-    result = _train(model, train_ds, val_ds, n_train, len(context.index.classes), training, task, context)
+    callback = None
+    if epoch_test:
+        test_part = parts["test"]
+        track_metrics = epoch_test_scorer(context, task, test_part.track_ids)
+        callback = EpochTestEvaluation(
+            clip_dataset(test_part.rows, None, training.batch_size, shuffle=False),
+            lambda patch_probs: track_metrics(track_probabilities(patch_probs, test_part.patch_track,
+                                                                  len(test_part.track_ids))))
+    result = _train(model, train_ds, val_ds, n_train, len(context.index.classes), training, task, context,
+                    extra_callbacks=[callback] if callback else ())
 
     def predict(part: "PatchPart") -> np.ndarray:
         patch_probs = model.predict(clip_dataset(part.rows, None, training.batch_size, shuffle=False), verbose=0)
         return track_probabilities(np.asarray(patch_probs), part.patch_track, len(part.track_ids))
 
-    details = _training_details(model, result, n_train)
+    details = {**_training_details(model, result, n_train), **_epoch_test_details(callback)}
     if val_part is not None:
         details.update(_validation_score(task, val_part.targets, predict(val_part)))
     return predict(parts["test"]), details
@@ -220,13 +274,23 @@ def evaluate(context: FoldContext, task: str, test_ids, test_scores: np.ndarray,
         details.update(tags=list(classes), test_scores_file=str(context.work_dir / "test_scores.npy"),
                        per_tag_auc={t: (None if np.isnan(a) else float(a)) for t, a in zip(classes, per_tag)},
                        test_tags_left_out=[t for t, a in zip(classes, per_tag) if np.isnan(a)])
-        return FoldOutcome(metrics=tag_metrics(y_test, test_scores), details=details)
+        return FoldOutcome(metrics=_with_test_selected(tag_metrics(y_test, test_scores), details), details=details)
     test_labels = context.labels(test_ids)
     predictions = np.asarray(test_scores).argmax(axis=1) if predictions is None else np.asarray(predictions)
     metrics = genre_metrics(test_labels, test_scores, predictions)
     details.update(auc_genres_skipped=[classes[i] for i in metrics.pop("auc_genres_skipped")],
                    test_labels=test_labels.tolist(), test_predictions=predictions.tolist())
-    return FoldOutcome(metrics=metrics, details=details)
+    return FoldOutcome(metrics=_with_test_selected(metrics, details), details=details)
+
+
+def _with_test_selected(metrics: dict, details: dict) -> dict:
+    """``metrics`` plus, when the fold was scored on test every epoch, each metric's best value over the
+    epochs under its labelled name (``details["epoch_test_best"]`` records the epochs)."""
+    history = details.get("epoch_test_metrics")
+    if not history:
+        return metrics
+    details["epoch_test_best"] = best_epoch_on_test(history, list(metrics))
+    return {**metrics, **metrics_selected_on_test(history, list(metrics))}
 
 
 def _fresh_model(build, context: FoldContext, task: str, model_config) -> keras.Model:
@@ -236,7 +300,7 @@ def _fresh_model(build, context: FoldContext, task: str, model_config) -> keras.
 
 
 def run_clip_model_fold(builder: str, model_config, training: TrainingConfig, task: str,
-                        context: FoldContext) -> FoldOutcome:
+                        context: FoldContext, *, epoch_test: bool = False) -> FoldOutcome:
     """Train a clip model (CRNN-TF, CRNN or FCN) on whole 29 s log-mel clips and evaluate it.
 
     Args:
@@ -246,6 +310,8 @@ def run_clip_model_fold(builder: str, model_config, training: TrainingConfig, ta
         training: optimiser and schedule.
         task: ``"genres"`` (Tables II, III) or ``"tags"`` (Table I, Fig. 5).
         context: fold from the runner; features ``(n_mels, n_frames)`` float32 per track.
+        epoch_test: score the test clips after every epoch too (see :func:`fit_clip_model`); the
+            outcome then also holds the labelled test-selected metrics.
 
     Returns:
         ``FoldOutcome`` with the task's metrics (fractions), see :func:`evaluate`.
@@ -257,7 +323,7 @@ def run_clip_model_fold(builder: str, model_config, training: TrainingConfig, ta
         raise ConfigError(f"unknown clip model {builder!r}; use one of {sorted(CLIP_BUILDERS)}")
     _check_task(task)
     model = _fresh_model(CLIP_BUILDERS[builder], context, task, model_config)
-    scores, test_ids, details = fit_clip_model(model, context, training, task)
+    scores, test_ids, details = fit_clip_model(model, context, training, task, epoch_test=epoch_test)
     details["model_config"] = asdict(model_config)
     return evaluate(context, task, test_ids, scores, details)
 
@@ -401,7 +467,7 @@ def own_feature_parts(context: FoldContext, extractor, cut, task: str = "genres"
 
 
 def run_timbre_cnn_fold(model_config: TimbreCNNConfig, features, training: TrainingConfig, task: str,
-                        context: FoldContext) -> FoldOutcome:
+                        context: FoldContext, *, epoch_test: bool = False) -> FoldOutcome:
     """Train the Timbre CNN on 187-frame patches of its own log-mel (Pons et al.'s setup) and evaluate it.
 
     Patches are standardised element-wise (every (band, frame) position by the mean and standard
@@ -425,13 +491,13 @@ def run_timbre_cnn_fold(model_config: TimbreCNNConfig, features, training: Train
     for part in parts.values():
         part.rows = StandardizedView(part.store.features, mean, std)
     model = _fresh_model(models.build_timbre_cnn, context, task, model_config)
-    scores, details = fit_patch_model(model, parts, context, training, task)
+    scores, details = fit_patch_model(model, parts, context, training, task, epoch_test=epoch_test)
     details.update(model_config=asdict(model_config), features=extractor.describe(), skipped_tracks=skipped)
     return evaluate(context, task, kept["test"], scores, details)
 
 
 def run_end_to_end_fold(model_config: EndToEndConfig, audio: WaveformConfig, training: TrainingConfig, task: str,
-                        context: FoldContext) -> FoldOutcome:
+                        context: FoldContext, *, epoch_test: bool = False) -> FoldOutcome:
     """Train the End-to-end model on 3 s raw-audio windows (Dieleman & Schrauwen's setup) and evaluate it.
 
     Args:
@@ -449,7 +515,7 @@ def run_end_to_end_fold(model_config: EndToEndConfig, audio: WaveformConfig, tra
     parts, kept, skipped = own_feature_parts(context, extractor, cut, task,
                                              cut_key=f"windows{model_config.window_samples}")
     model = _fresh_model(models.build_end_to_end, context, task, model_config)
-    scores, details = fit_patch_model(model, parts, context, training, task)
+    scores, details = fit_patch_model(model, parts, context, training, task, epoch_test=epoch_test)
     details.update(model_config=asdict(model_config), features=extractor.describe(), skipped_tracks=skipped)
     return evaluate(context, task, kept["test"], scores, details)
 

@@ -9,6 +9,13 @@
 The reference numbers below are the paper's (Wang et al. 2018, Tables I-III), as fractions. They
 appear in outputs only in the ``paper_*`` columns. Fig. 5's and Fig. 6's values are only drawn in
 the paper, so those outputs have no paper column.
+
+Tables I, II and Fig. 5 score the test split after every epoch by default (``Settings.epoch_test``):
+beside each metric (the reproduction: the checkpoint chosen on the validation split, test predicted
+once) they report ``"<metric> (best epoch on test, as the authors selected)"``, each metric's best
+value over the epochs, which is how the authors' notebooks chose their published numbers
+(``FishInMedi/CRNN-TF`` ``1.ipynb`` cell 3 L73-97, ``Reseach_1_plot.ipynb`` cell 10 L19-21). The paper's
+number is compared with both; the second only measures how much of a gap is that selection.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from common.models.fcn import FCNConfig
 from common.outputs.result_tables import write_csv
 from common.runner import DatasetSpec, Scheme, TableSpec, reference_table
 from common.evaluation.splits import CrossValidation, PredefinedSplit
+from common.training.epoch_test_evaluation import selected_on_test_name
 from common.training.trainer import TrainingConfig
 from common.audio.waveform import WaveformConfig
 from papers.crnn_tf import config as cfg
@@ -37,8 +45,19 @@ from papers.crnn_tf.protocol import (load_source_model, run_clip_model_fold, run
 TABLE1_METRICS = ("AUC", "Recall@1", "Recall@3", "Recall@5", "Recall@10", "NDCG@50", "JSC")
 
 
+def with_test_selected(metrics) -> tuple:
+    """``metrics`` followed by their labelled test-selected names (:func:`selected_on_test_name`)."""
+    return tuple(metrics) + tuple(selected_on_test_name(m) for m in metrics)
+
+
+def _paper_row(metrics, *values):
+    """The paper's numbers, given for both the metric and its test-selected label (both are compared)."""
+    return {name: (value, None) for metric, value in zip(metrics, values)
+            for name in (metric, selected_on_test_name(metric))}
+
+
 def _table1_row(*values):
-    return {metric: (value, None) for metric, value in zip(TABLE1_METRICS, values)}
+    return _paper_row(TABLE1_METRICS, *values)
 
 
 #: Paper Table I (MTAT, test split).
@@ -50,19 +69,26 @@ TABLE1_REFERENCE = reference_table({
     "CRNN-TF": _table1_row(0.9078, 0.3200, 0.5786, 0.7151, 0.8727, 0.8201, 0.3607),
 })
 
-#: Table II's metrics: the paper's columns (``AUC`` = macro one-vs-rest ROC-AUC over genres, the
-#: paper's "average performance over all genres"; recall, F1, accuracy), then precision (named in the
-#: paper's text, not in its table) and ``AUC (weighted)`` (genres weighted by their test tracks, the
-#: average the issue-10 audit reports from the authors' FMA notebook); the last two have no paper number.
-TABLE2_METRICS = ("AUC", "recall", "F1", "accuracy", "precision", "AUC (weighted)")
+#: Table II's metrics: the paper's columns, then precision (named in the paper's text, not in its
+#: table) and ``AUC`` (macro one-vs-rest ROC-AUC over genres; no paper number). The paper's AUC column
+#: is compared with ``AUC (weighted)``: each genre's one-vs-rest AUC weighted by its test tracks, what
+#: the authors' FMA cells compute (``roc_auc_score(y_test, y_pred_test, 'weighted')``, ``1.ipynb`` cell 13
+#: L86, cell 15 L124, cell 16 L117; the third positional argument of scikit-learn's function is
+#: ``average``). Recall and F1 are macro averages, as the authors' maxima that the paper prints
+#: (``Recall_macro_max``, ``F1_score_macro_max``; cell 15 output 0.3637 and 0.3496 = the paper's
+#: Timbre CNN 0.364 and 0.350).
+TABLE2_METRICS = ("AUC (weighted)", "recall", "F1", "accuracy", "precision", "AUC")
 
-#: Paper Table II (FMA medium, test split): AUC, recall, F1 averaged over genres; accuracy.
+#: The columns the paper prints, in its order (``AUC`` of the paper = our ``AUC (weighted)``).
+_TABLE2_PAPER_COLUMNS = ("AUC (weighted)", "recall", "F1", "accuracy")
+
+#: Paper Table II (FMA medium, test split): AUC (support-weighted), recall and F1 (macro), accuracy.
 TABLE2_REFERENCE = reference_table({
-    "FCN": {"AUC": (0.907, None), "recall": (0.430, None), "F1": (0.403, None), "accuracy": (0.639, None)},
-    "Timbre CNN": {"AUC": (0.891, None), "recall": (0.364, None), "F1": (0.350, None), "accuracy": (0.617, None)},
-    "End-to-end": {"AUC": (0.891, None), "recall": (0.384, None), "F1": (0.345, None), "accuracy": (0.614, None)},
-    "CRNN": {"AUC": (0.903, None), "recall": (0.407, None), "F1": (0.402, None), "accuracy": (0.634, None)},
-    "CRNN-TF": {"AUC": (0.910, None), "recall": (0.435, None), "F1": (0.423, None), "accuracy": (0.647, None)},
+    "FCN": _paper_row(_TABLE2_PAPER_COLUMNS, 0.907, 0.430, 0.403, 0.639),
+    "Timbre CNN": _paper_row(_TABLE2_PAPER_COLUMNS, 0.891, 0.364, 0.350, 0.617),
+    "End-to-end": _paper_row(_TABLE2_PAPER_COLUMNS, 0.891, 0.384, 0.345, 0.614),
+    "CRNN": _paper_row(_TABLE2_PAPER_COLUMNS, 0.903, 0.407, 0.402, 0.634),
+    "CRNN-TF": _paper_row(_TABLE2_PAPER_COLUMNS, 0.910, 0.435, 0.423, 0.647),
 })
 
 #: Paper Table III (GTZAN, 10-fold cross-validation): accuracy.
@@ -104,6 +130,16 @@ class Settings:
         fig5_subsets: Fig. 5's scanner subsets ``{name: directions}``.
         weights: pre-trained CRNN-TF weights for Table III (None: ``$CRNN_TF_WEIGHTS`` or
             :data:`DEFAULT_WEIGHTS`).
+        gru_training, gru_fma_training: the ``CRNN-TF (GRU)`` row's training on MTAT / FMA (the
+            authors' notebook: :data:`~papers.crnn_tf.config.GRU_ROW_TRAINING`,
+            :data:`~papers.crnn_tf.config.GRU_ROW_FMA_TRAINING`).
+        epoch_test: score the test split after every epoch in Tables I, II and Fig. 5 and report the
+            labelled test-selected metrics beside the validation-selected ones (Table III never does).
+        baselines: ``"references"`` (the cited papers' code: the rows of Tables I and II) or
+            ``"authors"`` (the networks of the authors' notebook under the same row names, tables
+            ``<table>_authors_baselines``; see :data:`BASELINE_VARIANTS`).
+        fig5_variant: ``"paper"`` (Grid LSTM, the paper's settings) or ``"authors"`` (the notebook's GRU
+            settings, :data:`papers.crnn_tf.config.FIG5_AUTHORS_CHANGES`; table ``fig5_mtat_authors``).
     """
 
     features: LogMelConfig = cfg.FEATURES
@@ -123,6 +159,11 @@ class Settings:
     source_outputs: int = 50
     fig5_subsets: dict = field(default_factory=lambda: dict(cfg.FIG5_SUBSETS))
     weights: str | None = None
+    gru_training: TrainingConfig = cfg.GRU_ROW_TRAINING
+    gru_fma_training: TrainingConfig = cfg.GRU_ROW_FMA_TRAINING
+    epoch_test: bool = True
+    baselines: str = "references"
+    fig5_variant: str = "paper"
 
     def weights_path(self) -> Path:
         """The Table III weights file: ``weights``, else ``$CRNN_TF_WEIGHTS``, else the default."""
@@ -152,48 +193,91 @@ def _crnn_tf_config(settings: Settings, **changes) -> cfg.CRNNTFConfig:
     return replace(settings.crnn_tf, n_mels=settings.features.n_mels, n_frames=settings.clip_frames, **changes)
 
 
-def network_schemes(settings: Settings, task: str) -> tuple:
-    """The networks of Tables I and II in the paper's row order: FCN, Timbre CNN, End-to-end, CRNN,
-    CRNN-TF, then CRNN-TF (GRU) (not a row of the paper: GRU blocks reading whole rows / columns,
-    a Dense(64, ELU) layer, L2 1e-7 on kernels; the variant the issue-10 audit reports from the
-    authors' notebooks, not compared line by line here: :data:`papers.crnn_tf.config.GRU_ROW_CHANGES`).
+#: Values of ``Settings.baselines``: which networks the FCN, Timbre CNN, End-to-end and CRNN rows run.
+BASELINE_VARIANTS = ("references", "authors")
 
-    Args:
-        settings: models, features, training.
-        task: ``"tags"`` (Table I) or ``"genres"`` (Table II).
-    """
+
+def _baseline_schemes(settings: Settings, task: str, train: dict, epoch_test: bool) -> list:
     from dataclasses import replace
 
-    train = settings.training.describe()
-    fcn = replace(settings.fcn, n_mels=settings.features.n_mels, n_frames=settings.clip_frames)
-    crnn = replace(settings.crnn, n_mels=settings.features.n_mels, n_frames=settings.clip_frames)
-    crnn_tf = _crnn_tf_config(settings, rnn="grid_lstm")
-    crnn_tf_gru = _crnn_tf_config(settings, **cfg.GRU_ROW_CHANGES)
-    return (
-        Scheme("FCN", partial(run_clip_model_fold, "fcn", fcn, settings.training, task),
+    n_mels, n_frames = settings.features.n_mels, settings.clip_frames
+    if settings.baselines == "authors":
+        rows = []
+        for name, builder, model, text in (
+                ("FCN", "fcn_authors", cfg.AuthorsFCNConfig(n_mels=n_mels, n_frames=n_frames),
+                 "the authors' notebook FCN (1.ipynb cell 3): ReLU, strided pools, no input BN"),
+                ("Timbre CNN", "timbre_cnn_authors", cfg.AuthorsTimbreCNNConfig(n_mels=n_mels, n_frames=n_frames),
+                 "the authors' notebook Timbre CNN (1.ipynb cell 5): 12 vertical branches on the whole clip"),
+                ("End-to-end", "end_to_end_authors", cfg.AuthorsEndToEndConfig(n_mels=n_mels, n_frames=n_frames),
+                 "the authors' notebook End-to-end (1.ipynb cell 7): two 8 x 8 conv blocks on the mel-spectrogram"),
+                ("CRNN", "crnn", replace(settings.crnn, n_mels=n_mels, n_frames=n_frames, **cfg.CRNN_AUTHORS_CHANGES),
+                 "the authors' notebook CRNN (1.ipynb cell 9): ReLU, 'same' pools, no padding, no input BN")):
+            rows.append(Scheme(name, partial(run_clip_model_fold, builder, model, settings.training, task,
+                                             epoch_test=epoch_test),
+                               text, config={"model": asdict(model), "builder": builder, "training": train,
+                                             "task": task, "epoch_test": epoch_test}))
+        return rows
+    fcn = replace(settings.fcn, n_mels=n_mels, n_frames=n_frames)
+    crnn = replace(settings.crnn, n_mels=n_mels, n_frames=n_frames)
+    return [
+        Scheme("FCN", partial(run_clip_model_fold, "fcn", fcn, settings.training, task, epoch_test=epoch_test),
                "Choi et al. 2016: FCN-4, four conv/BN/ELU/max-pool blocks, dropout 0.5 after every pool",
-               config={"model": asdict(fcn), "training": train, "task": task}),
+               config={"model": asdict(fcn), "training": train, "task": task, "epoch_test": epoch_test}),
         Scheme("Timbre CNN", partial(run_timbre_cnn_fold, settings.timbre, settings.timbre_features, settings.training,
-                                     task),
+                                     task, epoch_test=epoch_test),
                "Pons et al. 2017: vertical filters on 128-band log-mel patches of 187 frames",
                config={"model": asdict(settings.timbre), "features": asdict(settings.timbre_features),
-                       "training": train, "task": task}),
+                       "training": train, "task": task, "epoch_test": epoch_test}),
         Scheme("End-to-end", partial(run_end_to_end_fold, settings.end_to_end, settings.end_to_end_audio,
-                                     settings.training, task),
+                                     settings.training, task, epoch_test=epoch_test),
                "Dieleman & Schrauwen 2014: strided conv on 3 s raw-audio windows",
                config={"model": asdict(settings.end_to_end), "audio": asdict(settings.end_to_end_audio),
-                       "training": train, "task": task}),
-        Scheme("CRNN", partial(run_clip_model_fold, "crnn", crnn, settings.training, task),
-               "Choi et al. 2017: 4 conv layers + 2 GRU(32)", config={"model": asdict(crnn), "training": train,
-                                                                     "task": task}),
-        Scheme("CRNN-TF", partial(run_clip_model_fold, "crnn_tf", crnn_tf, settings.training, task),
-               "CRNN-TF, Grid LSTM blocks (the paper)", config={"model": asdict(crnn_tf), "training": train,
-                                                               "task": task}),
-        Scheme("CRNN-TF (GRU)", partial(run_clip_model_fold, "crnn_tf", crnn_tf_gru, settings.training, task),
-               "CRNN-TF with GRU(32) blocks over whole rows / columns, Dense(64, ELU), L2 1e-7 on kernels "
-               "(as the issue-10 audit reports the authors' notebooks; not a row of the paper)",
-               config={"model": asdict(crnn_tf_gru), "training": train, "task": task}),
+                       "training": train, "task": task, "epoch_test": epoch_test}),
+        Scheme("CRNN", partial(run_clip_model_fold, "crnn", crnn, settings.training, task, epoch_test=epoch_test),
+               "Choi et al. 2017: 4 conv layers + 2 GRU(32)",
+               config={"model": asdict(crnn), "training": train, "task": task, "epoch_test": epoch_test}),
+    ]
+
+
+def network_schemes(settings: Settings, task: str) -> tuple:
+    """The networks of Tables I and II in the paper's row order: FCN, Timbre CNN, End-to-end, CRNN,
+    CRNN-TF, then CRNN-TF (GRU) (not a row of the paper: the model of the authors' notebook,
+    :data:`papers.crnn_tf.config.GRU_ROW_CHANGES`, with their training, ``settings.gru_training``;
+    on FMA (``task="genres"``) also :data:`~papers.crnn_tf.config.GRU_ROW_FMA_CHANGES` and
+    ``settings.gru_fma_training``, as their FMA cell).
+
+    Args:
+        settings: models, features, training, ``epoch_test``, ``baselines``.
+        task: ``"tags"`` (Table I) or ``"genres"`` (Table II).
+
+    Raises:
+        ValueError: unknown ``settings.baselines``.
+    """
+    if settings.baselines not in BASELINE_VARIANTS:
+        raise ValueError(f"Settings.baselines must be one of {BASELINE_VARIANTS}, not {settings.baselines!r}")
+    epoch_test = settings.epoch_test
+    train = settings.training.describe()
+    crnn_tf = _crnn_tf_config(settings, rnn="grid_lstm")
+    gru_changes = {**cfg.GRU_ROW_CHANGES, **(cfg.GRU_ROW_FMA_CHANGES if task == "genres" else {})}
+    crnn_tf_gru = _crnn_tf_config(settings, **gru_changes)
+    gru_training = settings.gru_fma_training if task == "genres" else settings.gru_training
+    return (
+        *_baseline_schemes(settings, task, train, epoch_test),
+        Scheme("CRNN-TF", partial(run_clip_model_fold, "crnn_tf", crnn_tf, settings.training, task,
+                                  epoch_test=epoch_test),
+               "CRNN-TF, Grid LSTM blocks (the paper)",
+               config={"model": asdict(crnn_tf), "training": train, "task": task, "epoch_test": epoch_test}),
+        Scheme("CRNN-TF (GRU)", partial(run_clip_model_fold, "crnn_tf", crnn_tf_gru, gru_training, task,
+                                        epoch_test=epoch_test),
+               "CRNN-TF as the authors' notebook builds and trains it (1.ipynb cells 11 and 16): GRU(32) blocks "
+               "over whole rows / columns, Dense(64, ELU), Adam without decay; not a row of the paper",
+               config={"model": asdict(crnn_tf_gru), "training": gru_training.describe(), "task": task,
+                       "epoch_test": epoch_test}),
     )
+
+
+def _suffix(settings: Settings) -> str:
+    return "_authors_baselines" if settings.baselines == "authors" else ""
 
 
 def table1_mtat(settings: Settings = Settings()) -> TableSpec:
@@ -202,27 +286,65 @@ def table1_mtat(settings: Settings = Settings()) -> TableSpec:
     Metrics: macro ROC-AUC over tags, Recall@1/3/5/10, NDCG@50, JSC (Sec. V-D1); the fold records
     also hold the AUC of every tag, written by :func:`write_per_tag_auc` (Fig. 6). The CRNN-TF
     checkpoint this run keeps (``<work>/crnn_tf/table1_mtat/CRNN-TF/fold_00/best.weights.h5``) is
-    the starting point of Table III's transfer rows (:data:`DEFAULT_WEIGHTS`).
+    the starting point of Table III's transfer rows (:data:`DEFAULT_WEIGHTS`). With
+    ``settings.epoch_test`` every metric also has its labelled test-selected row (see the module
+    docstring); the paper's number is given for both.
     """
     return TableSpec(
-        paper="crnn_tf", inference="papers.crnn_tf.inference", table_id="table1_mtat", title="Table I: MagnaTagATune tagging (50 tags)",
+        paper="crnn_tf", inference="papers.crnn_tf.inference", table_id="table1_mtat" + _suffix(settings),
+        title="Table I: MagnaTagATune tagging (50 tags)",
         dataset=MTAT, extractor=partial(_extractor, settings),
         prepare=partial(prepare_clip, frames=settings.clip_frames),
         protocol=PredefinedSplit(train=("train",), validation=("validation",), test=("test",)),
-        metrics=TABLE1_METRICS, schemes=network_schemes(settings, "tags"), reference=TABLE1_REFERENCE,
+        metrics=_metrics(settings, TABLE1_METRICS), schemes=network_schemes(settings, "tags"),
+        reference=TABLE1_REFERENCE,
         source="Wang et al. 2018, Sec. V-E, Table I, Fig. 6", make_name="crnn_tf-table1-mtat",
         post_run=write_per_tag_auc)
 
 
+def _metrics(settings: Settings, metrics) -> tuple:
+    return with_test_selected(metrics) if settings.epoch_test else tuple(metrics)
+
+
+#: Values of ``Settings.fig5_variant``.
+FIG5_VARIANTS = ("paper", "authors")
+
+
 def fig5_schemes(settings: Settings) -> tuple:
-    """Fig. 5's bars: CRNN-TF (Grid LSTM) fed with each subset of scanners in ``settings.fig5_subsets``."""
-    train = settings.training.describe()
+    """Fig. 5's bars: CRNN-TF fed with each subset of scanners in ``settings.fig5_subsets``.
+
+    ``settings.fig5_variant == "paper"``: the Grid LSTM model with Table I's settings.
+    ``"authors"``: the notebook's runs (``2.ipynb`` cells 1-15): the GRU model without L2, dropout
+    0.1 / 0.2 / 0.3 / 0.5 for 1 / 2 / 4 / 8 scanners, Adam without decay, 35 epochs (50 for all
+    eight) (:data:`papers.crnn_tf.config.FIG5_AUTHORS_CHANGES`, ``FIG5_AUTHORS_DROPOUT``,
+    ``FIG5_AUTHORS_EPOCHS``).
+
+    Raises:
+        ValueError: unknown variant, or (authors) a subset size the notebook has no dropout for.
+    """
+    from dataclasses import replace
+
+    if settings.fig5_variant not in FIG5_VARIANTS:
+        raise ValueError(f"Settings.fig5_variant must be one of {FIG5_VARIANTS}, not {settings.fig5_variant!r}")
     rows = []
     for name, directions in settings.fig5_subsets.items():
-        model = _crnn_tf_config(settings, rnn="grid_lstm", directions=tuple(directions))
-        rows.append(Scheme(name, partial(run_clip_model_fold, "crnn_tf", model, settings.training, "tags"),
-                           f"CRNN-TF fed with the sequences {', '.join(directions)}",
-                           config={"model": asdict(model), "training": train, "task": "tags"}))
+        directions = tuple(directions)
+        if settings.fig5_variant == "authors":
+            if len(directions) not in cfg.FIG5_AUTHORS_DROPOUT:
+                raise ValueError(f"Fig. 5 (authors): no dropout for {len(directions)} scanners")
+            model = _crnn_tf_config(settings, **cfg.FIG5_AUTHORS_CHANGES, directions=directions,
+                                    dropout=cfg.FIG5_AUTHORS_DROPOUT[len(directions)])
+            training = replace(settings.gru_training, epochs=min(settings.gru_training.epochs,
+                                                                  cfg.FIG5_AUTHORS_EPOCHS[len(directions)]))
+            text = f"CRNN-TF (GRU, the authors' Fig. 5 settings) fed with {', '.join(directions)}"
+        else:
+            model = _crnn_tf_config(settings, rnn="grid_lstm", directions=directions)
+            training = settings.training
+            text = f"CRNN-TF fed with the sequences {', '.join(directions)}"
+        rows.append(Scheme(name, partial(run_clip_model_fold, "crnn_tf", model, training, "tags",
+                                         epoch_test=settings.epoch_test),
+                           text, config={"model": asdict(model), "training": training.describe(), "task": "tags",
+                                         "epoch_test": settings.epoch_test}))
     return tuple(rows)
 
 
@@ -231,14 +353,17 @@ def fig5_mtat(settings: Settings = Settings()) -> TableSpec:
 
     Rows ``X_r``, ``X_c`` (one sequence), ``X_rc`` (two), ``ABCD_r``, ``ABCD_c`` (four) and
     ``ABCDrc`` (all eight: the Table I model, trained again here under this table's name). The
-    paper draws the values only, so there is no paper column; :func:`write_fig5` draws ours.
+    paper draws the values only, so there is no paper column; :func:`write_fig5` draws ours. With
+    ``settings.fig5_variant == "authors"`` the table is ``fig5_mtat_authors`` (:func:`fig5_schemes`).
     """
+    authors = settings.fig5_variant == "authors"
     return TableSpec(
-        paper="crnn_tf", inference="papers.crnn_tf.inference", table_id="fig5_mtat", title="Fig. 5: CRNN-TF with subsets of scanners, MTAT AUC",
+        paper="crnn_tf", inference="papers.crnn_tf.inference", table_id="fig5_mtat_authors" if authors else "fig5_mtat",
+        title="Fig. 5: CRNN-TF with subsets of scanners, MTAT AUC" + (" (the authors' GRU settings)" if authors else ""),
         dataset=MTAT, extractor=partial(_extractor, settings),
         prepare=partial(prepare_clip, frames=settings.clip_frames),
         protocol=PredefinedSplit(train=("train",), validation=("validation",), test=("test",)),
-        metrics=TABLE1_METRICS, schemes=fig5_schemes(settings), reference={},
+        metrics=_metrics(settings, TABLE1_METRICS), schemes=fig5_schemes(settings), reference={},
         source="Wang et al. 2018, Sec. V-E, Fig. 5", make_name="crnn_tf-fig5-mtat", post_run=write_fig5)
 
 
@@ -250,15 +375,18 @@ def table2_schemes(settings: Settings) -> tuple:
 def table2_fma(settings: Settings = Settings()) -> TableSpec:
     """Table II: genre classification on FMA medium (16 genres), the dataset's own split.
 
-    Metrics :data:`TABLE2_METRICS`: both the macro ROC-AUC (``AUC``, compared with the paper) and
-    the support-weighted one (``AUC (weighted)``), see :func:`common.evaluation.multiclass.genre_metrics`.
+    Metrics :data:`TABLE2_METRICS`: the support-weighted ROC-AUC (``AUC (weighted)``, compared with
+    the paper's AUC, as the authors computed it) and the macro one (``AUC``, no paper number), see
+    :func:`common.evaluation.multiclass.genre_metrics`; with ``settings.epoch_test`` also every
+    metric's labelled test-selected row.
     """
     return TableSpec(
-        paper="crnn_tf", inference="papers.crnn_tf.inference", table_id="table2_fma", title="Table II: FMA medium genre classification",
+        paper="crnn_tf", inference="papers.crnn_tf.inference", table_id="table2_fma" + _suffix(settings),
+        title="Table II: FMA medium genre classification",
         dataset=FMA, extractor=partial(_extractor, settings),
         prepare=partial(prepare_clip, frames=settings.clip_frames),
         protocol=PredefinedSplit(train=("training",), validation=("validation",), test=("test",)),
-        metrics=TABLE2_METRICS,
+        metrics=_metrics(settings, TABLE2_METRICS),
         schemes=table2_schemes(settings), reference=TABLE2_REFERENCE,
         source="Wang et al. 2018, Sec. V-F, Table II", make_name="crnn_tf-table2-fma")
 

@@ -158,3 +158,28 @@ def test_undecodable_mp3_does_not_claim_the_file_is_missing(tmp_path):
         load_audio(path, 22050)
     assert "cannot decode audio (.mp3 file)" in str(err.value)
     assert "the file exists" in str(err.value)
+
+
+def test_band_limit_removes_what_a_recording_at_that_rate_could_not_hold(tmp_path):
+    # a 44.1 kHz file with a 1 kHz and a 15 kHz tone, decoded as a 22,050 Hz recording would sound
+    import soundfile as sf
+
+    from common.audio.decoding import load_audio, native_sample_rate, sample_rate_counts
+
+    t = np.arange(44100) / 44100
+    path = tmp_path / "two tones.wav"
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 1000 * t) + 0.3 * np.sin(2 * np.pi * 15000 * t)).astype(np.float32), 44100)
+
+    def level(signal, hz):
+        spectrum = np.abs(np.fft.rfft(signal)) / signal.size
+        return spectrum[int(hz)]                      # 1 Hz bins for a 1 s signal at 44.1 kHz
+
+    plain = load_audio(path, 44100)
+    limited = load_audio(path, 44100, band_limit_rate=22050)
+    assert plain.shape == limited.shape == (44100,)
+    assert level(plain, 15000) > 0.1 and level(limited, 15000) < 1e-4
+    assert abs(level(limited, 1000) - level(plain, 1000)) < 1e-3
+    # a file at or below the band limit is decoded as before
+    np.testing.assert_array_equal(load_audio(path, 44100, band_limit_rate=44100), plain)
+    assert native_sample_rate(path) == 44100
+    assert sample_rate_counts([path, path, tmp_path / "missing.wav"]) == {"44100": 2, "unknown": 1}

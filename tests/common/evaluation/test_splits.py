@@ -66,3 +66,44 @@ def test_validation_split_too_small_for_the_classes():
     ids, labels = dataset(per_class=5, classes=tuple("abcdefghij"))
     with pytest.raises(DatasetError, match="fewer than the 10 classes"):
         stratified_cross_validation(ids, labels, n_folds=5, validation_fraction=0.1)
+
+
+# --- splits read back from disk are checked completely ----------------------------------------------------
+
+def test_split_problems_accepts_the_protocol_own_splits_and_names_each_defect():
+    from dataclasses import replace
+
+    from common.evaluation.splits import split_problems
+
+    ids, labels = dataset(per_class=10)
+    splits = stratified_cross_validation(ids, labels, n_folds=5, validation_fraction=0.1, seed=0)
+    assert split_problems(splits, ids, 5) == []
+    leak = [replace(splits[0], train=splits[0].train + splits[0].test), *splits[1:]]
+    assert any("both in train and test" in p for p in split_problems(leak, ids, 5))
+    assert any("0 fold(s) where the protocol has 5" in p for p in split_problems([], ids, 5))
+    assert any("4 fold(s)" in p for p in split_problems(splits[:4], ids, 5))
+    assert any("in no test fold" in p for p in split_problems([*splits[:4], replace(splits[4], test=())], ids, 5))
+    unknown = [replace(splits[0], train=splits[0].train + ("zz.999",)), *splits[1:]]
+    assert any("not in the dataset (zz.999)" in p for p in split_problems(unknown, ids, 5))
+    twice = [splits[0], replace(splits[1], test=splits[1].test + splits[0].test[:1]), *splits[2:]]
+    assert any("more than one test fold" in p for p in split_problems(twice, ids, 5))
+    renumbered = [replace(s, fold=s.fold + 1) for s in splits]
+    assert any("not 0..4" in p for p in split_problems(renumbered, ids, 5))
+    # a single predefined fold need not test every track
+    one = [replace(splits[0], validation=())]
+    assert split_problems(one, ids, 1) == []
+
+
+@pytest.mark.parametrize("payload, problem", [
+    ({"folds": []}, "no 'protocol' key"),
+    ({"protocol": {"protocol": "x"}}, "no 'folds' key"),
+    ([1, 2], "not an object"),
+    ({"protocol": {}, "folds": [{"fold": 0, "train": "abc", "validation": [], "test": ["a"]}]}, "track-id strings"),
+])
+def test_load_splits_refuses_a_malformed_file_with_a_value_error(tmp_path, payload, problem):
+    import json
+
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(payload))
+    with pytest.raises(ValueError, match=f"{path}: not a splits file.*{problem}"):
+        load_splits(path)

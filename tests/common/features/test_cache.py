@@ -71,3 +71,81 @@ def test_no_temporary_files_left_and_bad_audio_not_cached(tmp_path):
     assert len(files) == 1 and files[0].endswith(".npz")
     with pytest.raises(AudioError):
         cache.get(bad)
+
+
+def test_two_workers_write_the_same_entries_and_report_in_file_order(tmp_path):
+    paths = [write_audio(tmp_path / f"{k}.wav", seconds=0.5, frequency=200.0 + 50 * k, seed=k) for k in range(6)]
+    paths.insert(2, write_corrupt(tmp_path / "bad.wav"))
+    one = FeatureCache(tmp_path / "one", LogMelExtractor(CONFIG))
+    two = FeatureCache(tmp_path / "two", LogMelExtractor(CONFIG))
+    serial = one.extract_all(paths, progress=False, workers=1)
+    pooled = two.extract_all(paths, progress=False, workers=2)
+    assert list(pooled.features) == list(serial.features) and pooled.failures == serial.failures
+    assert "cannot decode" in pooled.failures[str(paths[2])]
+    assert [(p, type(r).__name__) for p, r in two.get_many(paths, workers=2)] == \
+        [(str(p), "AudioError" if p.name == "bad.wav" else "ndarray") for p in paths]
+    for path in paths:
+        if path.name != "bad.wav":
+            with np.load(one.entry_path(path)) as a, np.load(two.entry_path(path)) as b:
+                np.testing.assert_array_equal(a["features"], b["features"])
+                assert str(a["meta"]) == str(b["meta"])
+    assert (two.stats.computed, one.stats.computed) == (6, 6) and two.stats.hits == 6  # get_many re-read them
+    assert sorted(p.suffix for p in two.folder.iterdir()) == [".npz"] * 6  # no temporary files left
+
+
+def test_a_corrupt_entry_is_replaced_and_counted_with_workers_too(tmp_path):
+    paths = [write_audio(tmp_path / f"{k}.wav", seconds=0.5, seed=k) for k in range(3)]
+    cache = FeatureCache(tmp_path / "cache", LogMelExtractor(CONFIG))
+    good = cache.extract_all(paths, progress=False).features
+    # entries read in this process: a corrupt one is replaced here; files without an entry go to the workers
+    cache.entry_path(paths[0]).write_bytes(b"PK\x03\x04 truncated")
+    for path in paths[1:]:
+        cache.entry_path(path).unlink()
+    fresh = FeatureCache(tmp_path / "cache", LogMelExtractor(CONFIG))
+    with pytest.warns(UserWarning, match="corrupt"):
+        again = dict(fresh.get_many(paths, workers=2))
+    assert (fresh.stats.corrupt, fresh.stats.computed) == (1, 3)
+    for path in paths:
+        np.testing.assert_array_equal(again[str(path)], good[str(path)])
+
+
+def test_a_workers_warnings_and_counts_travel_back_with_its_result(tmp_path):
+    from common.features.cache import _compute_in_worker
+
+    audio = write_audio(tmp_path / "a.wav", seconds=0.5)
+    cache = FeatureCache(tmp_path / "cache", LogMelExtractor(CONFIG))
+    good = cache.get(audio)
+    cache.entry_path(audio).write_bytes(b"PK\x03\x04 truncated")
+    features, reason, counts, caught = _compute_in_worker(cache, str(audio))
+    np.testing.assert_array_equal(features, good)
+    assert reason is None and counts == (0, 1, 1)
+    assert len(caught) == 1 and "corrupt" in caught[0][0] and caught[0][1] is UserWarning
+    features, reason, counts, caught = _compute_in_worker(cache, str(write_corrupt(tmp_path / "bad.wav")))
+    assert features is None and "cannot decode" in reason and counts == (0, 0, 0) and not caught
+
+
+def test_the_number_of_workers(monkeypatch):
+    from common.errors import ConfigError
+    from common.features.cache import WORKERS_ENVIRONMENT, available_cores, feature_workers
+
+    monkeypatch.delenv(WORKERS_ENVIRONMENT, raising=False)
+    assert feature_workers() == available_cores() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv(WORKERS_ENVIRONMENT, "3")
+    assert feature_workers() == 3 and feature_workers(1) == 1
+    for bad in ("0", "two"):
+        monkeypatch.setenv(WORKERS_ENVIRONMENT, bad)
+        with pytest.raises(ConfigError, match=WORKERS_ENVIRONMENT if bad == "two" else "at least 1"):
+            feature_workers()
+    with pytest.raises(ValueError):
+        next(FeatureCache("unused", LogMelExtractor(CONFIG)).get_many(["a.wav"], workers=0))
+
+
+def test_every_tables_extractor_crosses_to_a_worker_process():
+    import pickle
+
+    from common.registry import available_tables
+
+    for name, factory in available_tables().items():
+        extractor = factory().extractor()
+        copy = pickle.loads(pickle.dumps(extractor))
+        assert type(copy) is type(extractor) and copy.fingerprint() == extractor.fingerprint(), name

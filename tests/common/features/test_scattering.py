@@ -142,6 +142,23 @@ def test_extractor_through_feature_cache(tmp_path):
     assert extractor.describe()["n_coefficients"] == n_coefficients(SMALL)
 
 
+def test_a_used_extractor_crosses_to_a_worker_without_its_transform(tmp_path):
+    import pickle
+
+    paths = [write_audio(tmp_path / f"{k}.wav", 0.3, sample_rate=8000, frequency=300.0 + 100 * k, seed=k)
+             for k in range(3)]
+    for backend in ("numpy", "tensorflow"):
+        extractor = ScatteringExtractor(replace(SMALL, backend=backend))
+        first = extractor(paths[0])  # builds the transform (a TensorFlow one cannot be pickled)
+        copy = pickle.loads(pickle.dumps(extractor))
+        assert copy._scattering._transform is None
+        np.testing.assert_array_equal(copy(paths[0]), first)
+    one = FeatureCache(tmp_path / "one", ScatteringExtractor(SMALL)).extract_all(paths, progress=False)
+    two = FeatureCache(tmp_path / "two", ScatteringExtractor(SMALL)).extract_all(paths, progress=False, workers=2)
+    for path in paths:
+        np.testing.assert_array_equal(two.features[str(path)], one.features[str(path)])
+
+
 def test_extractor_bad_audio(tmp_path):
     extractor = ScatteringExtractor(SMALL)  # min_duration: one window, 32 samples = 4 ms
     short = tmp_path / "short.wav"

@@ -239,3 +239,25 @@ def test_format_prediction_ranks_classes():
     assert item.top(["a", "b", "c", "d"], 10)[-1] == ("a", pytest.approx(0.1))
     failed = FilePrediction(Path("y.wav"), None, error="y.wav: too short")
     assert format_prediction(failed, ["a"], "classes") == "y.wav: not predicted: y.wav: too short"
+
+
+def test_a_fold_outside_the_protocol_is_named_as_such(tmp_path):
+    # before: --fold -1 / --fold 99 suggested training with FOLDS=0 / FOLDS=100
+    spec = table3_gtzan()
+    results, work = tmp_path / "results", tmp_path / "work"
+    fake_run(results, work, spec, {"R2": [0, 1]}, QUICK)
+    run = find_run(spec, "R2", results, work)
+    for fold in (-1, 10, 99):
+        with pytest.raises(ConfigError, match=rf"--fold {fold}: mcclstm.table3_gtzan has folds 0 to 9") as error:
+            select_folds(run, spec, "R2", fold)
+        assert "FOLDS=" not in str(error.value)
+    with pytest.raises(NoTrainedRunError, match="FOLDS=6"):
+        select_folds(run, spec, "R2", 5)
+
+
+def test_a_folder_given_as_a_file_is_named_as_a_folder(tmp_path):
+    from common.errors import AudioError
+    from common.inference.preparation import prepare_file
+
+    with pytest.raises(AudioError, match="is a folder, not an audio file"):
+        prepare_file(table3_gtzan(), tmp_path)

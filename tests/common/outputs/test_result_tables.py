@@ -1,7 +1,14 @@
 import math
 
 
-from common.outputs.result_tables import PaperResult, build_table, plot_table
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from common.evaluation.statistics import CellComparison
+from common.outputs.result_tables import (COMPARISON_COLUMNS, TABLE_COLUMNS, PaperResult, build_table, plot_table,
+                                          scheme_status, table_verdict, write_csv)
 
 
 def test_statuses_and_differences(tmp_path):
@@ -54,7 +61,8 @@ def test_all_results_runs_the_rows_whose_preflight_passes(tmp_path, capsys, monk
     assert not (tmp_path / "r" / "toy" / "table_toy.csv").exists()
     table = pd.read_csv(tmp_path / "r" / "toy" / "partial" / "table_toy" / "schemes-majority" /
                         "table_toy.csv").set_index("scheme")
-    assert table.loc["majority", "status"] == "reproduced" and table.loc["transfer", "status"] == "not run"
+    # 40 of GTZAN's 1000 published tracks: a subset, whatever the folds and epochs
+    assert table.loc["majority", "status"] == "subset: 40/1000 tracks" and table.loc["transfer", "status"] == "not run"
 
 
 def test_a_single_fold_has_no_std_rather_than_zero(tmp_path):
@@ -65,3 +73,70 @@ def test_a_single_fold_has_no_std_rather_than_zero(tmp_path):
     assert rows.loc["A", "our_mean"] == 78.0 and math.isnan(rows.loc["A", "our_std"])
     assert abs(rows.loc["B", "our_std"] - 2.8284) < 1e-4
     plot_table(frame, tmp_path / "t.png", "one fold")  # no error bar for A, no failure
+
+
+def test_status_names_the_dataset_subset_with_the_other_caps():
+    assert scheme_status(10, 10, None) == "reproduced"
+    assert scheme_status(10, 10, None, dataset="subset: 100/1000 tracks") == "subset: 100/1000 tracks"
+    assert (scheme_status(2, 10, 2, dataset="subset: 100/1000 tracks")
+            == "subset: 100/1000 tracks, partial: 2/10 folds, epochs <= 2")
+    assert (scheme_status(10, 10, None, variant="group-aware split", dataset="subset: 100/1000 tracks")
+            == "subset: 100/1000 tracks, variant: group-aware split")
+    assert scheme_status(0, 10, None, dataset="subset: 100/1000 tracks") == "not run"
+
+
+def test_comparison_columns_are_appended_and_the_old_ones_keep_their_order(tmp_path):
+    assert TABLE_COLUMNS[:10] == ["scheme", "metric", "paper_mean", "paper_std", "our_mean", "our_std", "folds_run",
+                                  "difference", "status", "n_tracks"]
+    assert TABLE_COLUMNS[10:] == COMPARISON_COLUMNS == ["ci95_low", "ci95_high", "p_value", "verdict", "test"]
+    folds = [{"accuracy": v} for v in (70.0, 80.0, 90.0, 80.0, 70.0, 80.0, 90.0, 80.0, 70.0, 60.0)]
+    reference = {"[x]": {"accuracy": PaperResult(70.0)}, "A": {"accuracy": PaperResult(79.8, 1.7)},
+                 "B": {"accuracy": PaperResult(60.0)}}
+    frame = build_table(["[x]", "A", "B"], ["accuracy"], reference, {"A": folds, "B": folds},
+                        trainable={"A", "B"}, n_tracks=100, folds_in_protocol=10,
+                        dataset_status="subset: 100/1000 tracks")
+    assert list(frame.columns) == TABLE_COLUMNS
+    rows = frame.set_index("scheme")
+    values = [f["accuracy"] for f in folds]
+    welch = stats.ttest_ind_from_stats(np.mean(values), np.std(values, ddof=1), 10, 79.8, 1.7, 10, equal_var=False)
+    assert rows.loc["A", "p_value"] == pytest.approx(welch.pvalue)
+    assert rows.loc["A", "verdict"] == "consistent" and rows.loc["A", "test"] == "Welch t-test, 10 vs 10 folds"
+    low, high = stats.t.interval(0.95, 9, loc=np.mean(values), scale=stats.sem(values))
+    assert (rows.loc["A", "ci95_low"], rows.loc["A", "ci95_high"]) == (pytest.approx(low), pytest.approx(high))
+    # no paper std: a one-sample t-test of our folds against the paper's mean; 60 lies below our interval
+    assert rows.loc["B", "p_value"] == pytest.approx(stats.ttest_1samp(values, 60.0).pvalue)
+    assert rows.loc["B", "verdict"] == "higher" and low > 60.0
+    assert rows.loc["[x]", "verdict"] == "n/a" and np.isnan(rows.loc["[x]", "p_value"])
+    assert rows.loc["A", "status"] == "subset: 100/1000 tracks"
+    summary = table_verdict(frame)
+    assert summary.n_compared == 2 and summary.n_consistent == 1 and summary.n_higher == 1
+    assert summary.text().startswith("1 of 2 cells consistent with the paper at the 5 % level (Holm)")
+    write_csv(frame, tmp_path / "t.csv")
+    again = pd.read_csv(tmp_path / "t.csv")
+    assert list(again.columns) == TABLE_COLUMNS
+    assert again.loc[1, "p_value"] == pytest.approx(welch.pvalue, rel=1e-2)  # 3 significant digits, never 0.0000
+    plot_table(frame, tmp_path / "t.png", "marked")
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_verdict_flips_when_the_paper_value_leaves_the_interval():
+    folds = [{"accuracy": v} for v in (78.0, 80.0, 82.0, 79.0, 81.0)]
+    low, high = stats.t.interval(0.95, 4, loc=80.0, scale=stats.sem([78.0, 80.0, 82.0, 79.0, 81.0]))
+
+    def verdict(paper):
+        frame = build_table(["A"], ["accuracy"], {"A": {"accuracy": PaperResult(paper)}}, {"A": folds},
+                            trainable={"A"}, folds_in_protocol=5)
+        return frame.loc[0, "verdict"]
+
+    assert verdict(high - 0.01) == "consistent" and verdict(high + 0.01) == "lower"
+    assert verdict(low + 0.01) == "consistent" and verdict(low - 0.01) == "higher"
+
+
+def test_single_split_cells_use_the_given_bootstrap_comparison_or_say_why_not():
+    comparison = CellComparison(0.88, 0.92, 0.3, "consistent", "bootstrap, 1000 resamples of 50 test items")
+    frame = build_table(["A", "B"], ["auc"], {"A": {"auc": PaperResult(0.9)}, "B": {"auc": PaperResult(0.9)}},
+                        {"A": [{"auc": 0.9}], "B": [{"auc": 0.8}]}, trainable={"A", "B"}, folds_in_protocol=1,
+                        comparisons={("A", "auc"): comparison})
+    rows = frame.set_index("scheme")
+    assert rows.loc["A", "verdict"] == "consistent" and rows.loc["A", "ci95_low"] == 0.88
+    assert rows.loc["B", "verdict"] == "n/a" and "no per-clip test results" in rows.loc["B", "test"]

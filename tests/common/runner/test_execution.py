@@ -41,7 +41,8 @@ def test_outputs_and_resume_after_interruption(tmp_path):
     assert table["scheme"].tolist() == ["[ref]", "majority"]
     ref, ours = table.iloc[0], table.iloc[1]
     assert ref["status"] == "paper-only" and np.isnan(ref["our_mean"]) and ref["paper_mean"] == 50.0
-    assert ours["status"] == "reproduced" and ours["folds_run"] == 3 and ours["n_tracks"] == 40
+    # every fold, no cap, but 40 of GTZAN's 1000 published tracks
+    assert ours["status"] == "subset: 40/1000 tracks" and ours["folds_run"] == 3 and ours["n_tracks"] == 40
     folds = pd.read_csv(out / "table_toy_folds.csv")
     assert ours["our_mean"] == pytest.approx(folds["accuracy"].mean(), abs=1e-3)
     assert ours["difference"] == pytest.approx(ours["our_mean"] - 10.0, abs=1e-3)
@@ -131,3 +132,83 @@ def test_a_missing_dataset_names_how_to_get_it_and_a_failed_download_leaves_noth
     code = cli.main(["download", "gtzan", "--dest", str(tmp_path / "data" / "gtzan")])
     assert code == 2 and "download failed" in capsys.readouterr().err
     assert not (tmp_path / "data" / "gtzan").exists()  # the next run says "not found", not "layout not recognised"
+
+
+@pytest.mark.parametrize("tamper, problem", [
+    (lambda p: {**p, "folds": []}, "0 fold"),
+    (lambda p: {**p, "folds": [{**p["folds"][0], "train": p["folds"][0]["train"] + p["folds"][0]["test"]},
+                               *p["folds"][1:]]}, "both in train and test"),
+    (lambda p: {"folds": p["folds"]}, "no 'protocol' key"),
+])
+def test_a_bad_splits_file_is_reported_remade_and_never_used(tmp_path, tamper, problem):
+    data = tiny_gtzan(tmp_path / "data")
+    results, work = tmp_path / "results", tmp_path / "work"
+    run_table(toy_spec(MajorityScheme()), data, results_dir=results, work_dir=work, progress=False, folds=1)
+    [splits_file] = (results / "toy/table_toy/splits").glob("*.json")
+    original = splits_file.read_bytes()
+    records = sorted(p.name for p in (results / "toy/table_toy/folds").rglob("*.json"))
+    splits_file.write_text(json.dumps(tamper(json.loads(original))))
+
+    again = MajorityScheme()
+    with pytest.warns(UserWarning, match=rf"splits file {splits_file} is not usable: .*{problem}.*made again"):
+        frame = run_table(toy_spec(again), data, results_dir=results, work_dir=work, progress=False, folds=1)
+    assert splits_file.read_bytes() == original  # made again: the protocol's own splits
+    assert again.calls == []  # the fold record of the true split is reused; nothing trained on a leaky split
+    assert sorted(p.name for p in (results / "toy/table_toy/folds").rglob("*.json")) == records
+    assert frame.set_index("scheme").loc["majority", "status"].endswith("partial: 1/3 folds")
+
+
+def test_status_is_reproduced_only_on_the_whole_published_dataset(tmp_path, monkeypatch):
+    """With GTZAN's published counts set to the tree's 4 per genre, the same run is a reproduction."""
+    data = tiny_gtzan(tmp_path / "data")
+    run_table(toy_spec(MajorityScheme()), data, results_dir=tmp_path / "sub", work_dir=tmp_path / "w", folds=1,
+              progress=False)
+    capped = pd.read_csv(tmp_path / "sub/toy/partial/table_toy/folds-1of3/table_toy.csv").set_index("scheme")
+    assert capped.loc["majority", "status"] == "subset: 40/1000 tracks, partial: 1/3 folds"
+
+    monkeypatch.setattr(gtzan, "EXPECTED_COUNTS", {genre: 4 for genre in gtzan.GENRES})
+    run_table(toy_spec(MajorityScheme()), data, results_dir=tmp_path / "full", work_dir=tmp_path / "w",
+              progress=False)
+    table = pd.read_csv(tmp_path / "full/toy/table_toy.csv").set_index("scheme")
+    assert table.loc["majority", "status"] == "reproduced"
+    assert table.loc["majority", "test"] == "Welch t-test, 3 vs 3 folds"
+    manifest = json.loads((tmp_path / "full/toy/table_toy_manifest.json").read_text())
+    assert manifest["dataset"]["coverage"]["full_published_dataset"] is True
+    assert manifest["dataset"]["path_as_given"] == str(data)
+    assert manifest["comparison"]["verdict"]["cells_compared"] == 1
+
+    # one genre short of its published count: a subset, even though the protocol ran in full
+    (data / "genres" / "rock" / "rock.00003.wav").unlink()
+    run_table(toy_spec(MajorityScheme()), data, results_dir=tmp_path / "short", work_dir=tmp_path / "w",
+              progress=False)
+    table = pd.read_csv(tmp_path / "short/toy/table_toy.csv").set_index("scheme")  # still the canonical files
+    assert table.loc["majority", "status"] == "subset: 39/40 tracks"
+
+
+def test_a_kept_manifest_gains_the_dataset_status_and_verdict(tmp_path):
+    """A collect over the records of an older run keeps its provenance but states the subset and verdict."""
+    data = tiny_gtzan(tmp_path / "data")
+    run_table(toy_spec(MajorityScheme()), data, results_dir=tmp_path / "r", work_dir=tmp_path / "w", progress=False)
+    path = tmp_path / "r/toy/table_toy_manifest.json"
+    old = json.loads(path.read_text())
+    del old["comparison"], old["dataset"]["coverage"]
+    path.write_text(json.dumps(old))
+    run_table(toy_spec(MajorityScheme()), data, results_dir=tmp_path / "r", work_dir=tmp_path / "w", progress=False,
+              collect_only=True)
+    kept = json.loads(path.read_text())
+    assert kept["started"] == old["started"] and kept["mode"] == old["mode"]
+    assert kept["dataset"]["coverage"]["description"] == "subset: 40/1000 tracks"
+    assert kept["comparison"]["dataset"] == "subset: 40/1000 tracks"
+
+
+@pytest.mark.e2e
+def test_a_full_size_generated_gtzan_is_reproduced(tmp_path):
+    """1000 generated clips of 0.17 s, 100 per genre: GTZAN's published size (about 30 s on 2 cores)."""
+    data = tiny_gtzan(tmp_path / "data", per_genre=100, seconds=0.17)
+    table = run_table(toy_spec(MajorityScheme()), data, results_dir=tmp_path / "r", work_dir=tmp_path / "w",
+                      progress=False).set_index("scheme")
+    assert table.loc["majority", "status"] == "reproduced" and table.loc["majority", "n_tracks"] == 1000
+    (data / "genres" / "jazz" / "jazz.00054.wav").write_bytes(b"")  # a broken file: one track short
+    table = run_table(toy_spec(MajorityScheme()), data, results_dir=tmp_path / "r2", work_dir=tmp_path / "w",
+                      progress=False).set_index("scheme")
+    assert table.loc["majority", "status"] == "subset: 999/1000 tracks"

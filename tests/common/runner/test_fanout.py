@@ -124,3 +124,75 @@ def test_ray_workers_import_tensorflow_quietly(monkeypatch):
     module, _, name = hook.rpartition(".")
     from common.training.tensorflow_logging import import_tensorflow_quietly
     assert getattr(importlib.import_module(module), name) is import_tensorflow_quietly
+
+
+# --- collect computes nothing; shard hints; only the lock holder cleans -------------------------------------
+
+@pytest.mark.parametrize("fanout", [{"shard": (0, 1)}, {"ray": True}])
+def test_collect_with_a_shard_or_ray_is_refused_before_any_work(tmp_path, fanout):
+    from tests.runner_fixtures import tiny_gtzan
+
+    data = tiny_gtzan(tmp_path / "data")
+    scheme = MajorityScheme()
+    with pytest.raises(ConfigError, match="collect trains nothing"):
+        run_table(toy_spec(scheme), data, results_dir=tmp_path / "r", work_dir=tmp_path / "w", progress=False,
+                  collect_only=True, **fanout)
+    assert scheme.calls == [] and not (tmp_path / "r" / "toy" / "table_toy").exists()
+    assert not (tmp_path / "w" / "cache").exists()  # not even features were computed
+
+
+def test_collect_with_a_shard_is_a_clean_cli_error(tmp_path, capsys):
+    from common import cli
+
+    status = cli.main(["collect", "mcclstm.table3_gtzan", "--data-dir", str(tmp_path / "absent"), "--shard", "0/1",
+                       "--results-dir", str(tmp_path / "r"), "--work-dir", str(tmp_path / "w")])
+    err = capsys.readouterr().err
+    assert status == 2 and "collect trains nothing" in err and "Traceback" not in err
+
+
+def test_the_shard_hint_repeats_the_caps_and_folders_and_following_it_gives_the_table(tmp_path, capsys):
+    import shlex
+
+    from common.runner.fanout import parse_shard
+    from tests.runner_fixtures import tiny_gtzan
+
+    data = tiny_gtzan(tmp_path / "data d\u00e9j\u00e0")
+    results, work = tmp_path / "my results", tmp_path / "my work"
+    run_table(toy_spec(MajorityScheme()), data, results_dir=results, work_dir=work, progress=False,
+              shard=(0, 1), folds=2, epochs=3, seed=5)
+    out = capsys.readouterr().out
+    command = next(line for line in out.splitlines() if "common.cli collect" in line)
+    argv = shlex.split(command)
+    assert argv[:5] == ["python", "-m", "common.cli", "collect", "toy.table_toy"]
+    options = dict(zip(argv[5::2], argv[6::2]))
+    assert options == {"--data-dir": str(data), "--results-dir": str(results), "--work-dir": str(work),
+                       "--folds": "2", "--epochs": "3", "--seed": "5"}
+    # following the hint (the toy table is not in the registry: the same options, through run_table)
+    frame = run_table(toy_spec(MajorityScheme()), options["--data-dir"], results_dir=options["--results-dir"],
+                      work_dir=options["--work-dir"], folds=int(options["--folds"]),
+                      epochs=int(options["--epochs"]), seed=int(options["--seed"]), collect_only=True,
+                      progress=False)
+    assert frame.set_index("scheme").loc["majority", "status"].endswith("partial: 2/3 folds, epochs <= 3")
+
+    run_table(toy_spec(MajorityScheme()), data, results_dir=results, work_dir=work, progress=False,
+              shard=(0, 1), schemes=["majority"])
+    make = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("make "))
+    assert shlex.split(make) == ["make", "table-toy", "COLLECT=1", f"GTZAN_DIR={data}", f"RESULTS_DIR={results}",
+                                 f"WORK_DIR={work}"]  # every scheme selected: no SCHEMES needed
+
+
+def test_a_shard_never_removes_another_writers_temporary_file(tmp_path):
+    from tests.runner_fixtures import tiny_gtzan
+
+    data = tiny_gtzan(tmp_path / "data")
+    run_table(toy_spec(MajorityScheme()), data, results_dir=tmp_path / "r", work_dir=tmp_path / "w",
+              progress=False, folds=1)
+    in_flight = tmp_path / "r/toy/table_toy/folds/majority/fold_01/.abc.json.x1y2.tmp"
+    in_flight.parent.mkdir(parents=True, exist_ok=True)
+    in_flight.write_bytes(b"being written by another process")
+    run_table(toy_spec(MajorityScheme()), data, results_dir=tmp_path / "r", work_dir=tmp_path / "w",
+              progress=False, shard=(0, 2))
+    assert in_flight.exists()
+    run_table(toy_spec(MajorityScheme()), data, results_dir=tmp_path / "r", work_dir=tmp_path / "w",
+              progress=False, folds=1)  # the lock holder does clean up
+    assert not in_flight.exists()

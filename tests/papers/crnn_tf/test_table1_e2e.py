@@ -9,7 +9,8 @@ import pytest
 
 from common.runner import run_table
 from papers.crnn_tf.config import DIRECTIONS
-from papers.crnn_tf.tables import TABLE1_METRICS, fig5_mtat
+from common.training.epoch_test_evaluation import selected_on_test_name
+from papers.crnn_tf.tables import TABLE1_METRICS, fig5_mtat, with_test_selected
 from tests.papers.crnn_tf.tiny_settings import tiny_settings
 from tests.run_outputs import fold_record, table_folder
 
@@ -22,12 +23,16 @@ def test_table1_on_tiny_mtat(table1_run):
     table = pd.read_csv(out / "table1_mtat.csv")
     assert table.shape == table1_run.frame.shape
     assert list(dict.fromkeys(table["scheme"])) == SCHEMES
-    assert set(table["metric"]) == set(TABLE1_METRICS)
+    assert set(table["metric"]) == set(with_test_selected(TABLE1_METRICS))
     assert (table["status"] == "partial: 1/1 folds, epochs <= 1").all() and (table["folds_run"] == 1).all()
     assert table["our_mean"].between(0, 1).all()
     paper = table.set_index(["scheme", "metric"])["paper_mean"]
     assert paper[("CRNN-TF", "AUC")] == pytest.approx(0.9078) and paper[("FCN", "JSC")] == pytest.approx(0.3501)
     assert np.isnan(paper[("CRNN-TF (GRU)", "AUC")])  # not a row of the paper
+    # the paper's number is compared with the validation-selected result and with the labelled test-selected one
+    labelled = selected_on_test_name("AUC")
+    assert labelled == "AUC (best epoch on test, as the authors selected)"
+    assert paper[("CRNN-TF", labelled)] == pytest.approx(0.9078)
 
     manifest = json.loads((out / "table1_mtat_manifest.json").read_text())
     assert manifest["status"] == "partial" and manifest["caps"]["epochs"] == 1
@@ -45,6 +50,15 @@ def test_table1_on_tiny_mtat(table1_run):
     assert table.set_index(["scheme", "metric"])["our_mean"][("CRNN-TF", "AUC")] == pytest.approx(
         fold["metrics"]["AUC"], abs=1e-4)
     assert np.load(record["test_scores_file"]).shape == (4, 50)
+    # per-epoch test scores: one per epoch run; each test-selected value is the best of its epochs, so it is
+    # at least the validation-selected checkpoint's (which is one of those epochs)
+    epochs = record["epoch_test_metrics"]
+    assert [e["epoch"] for e in epochs] == list(range(1, record["epochs_run"] + 1))
+    for metric in TABLE1_METRICS:
+        chosen = fold["metrics"][selected_on_test_name(metric)]
+        assert chosen == pytest.approx(max(e[metric] for e in epochs))
+        assert chosen >= fold["metrics"][metric] - 1e-5
+    assert record["epoch_test_best"]["AUC"]["epoch"] in range(1, record["epochs_run"] + 1)
     fcn = fold_record(table1_run.results, "crnn_tf", "table1_mtat", "FCN")["details"]
     assert fcn["model_config"]["block_dropout"] == 0.5
 

@@ -28,5 +28,7 @@ def tiny_settings(**changes) -> Settings:
                                       frontend_stride=16, conv_filters=4, conv_length=4, dense_units=6),
         end_to_end_audio=WaveformConfig(sample_rate=8000, max_seconds=cfg.CLIP_SECONDS, min_seconds=0.25),
         training=TrainingConfig(optimizer="adam", learning_rate=0.01, batch_size=8, epochs=2, patience=2,
-                                lr_decay_per_epoch=0.9))
+                                lr_decay_per_epoch=0.9),
+        gru_training=TrainingConfig(optimizer="adam", learning_rate=0.01, batch_size=8, epochs=2, patience=0),
+        gru_fma_training=TrainingConfig(optimizer="adam", learning_rate=0.01, batch_size=8, epochs=2, patience=0))
     return replace(settings, **changes)

@@ -136,7 +136,11 @@ for export in sys.argv[2:]:
     model = keras.models.load_model(f"{export}/{pre['model_file']}")
     f = pre["features"]
     y, sr = sf.read(sys.argv[1], dtype="float32", always_2d=True)
-    y = soxr.resample(y.mean(axis=1), sr, f["sample_rate"], quality="VHQ").astype(np.float32)
+    y = y.mean(axis=1)
+    limit = pre["audio"]["band_limit_rate"]
+    if limit and sr > limit:     # decode as the training audio sounded (recorded at `limit` Hz)
+        y, sr = soxr.resample(y, sr, limit, quality="VHQ").astype(np.float32), limit
+    y = soxr.resample(y, sr, f["sample_rate"], quality="VHQ").astype(np.float32)
     mel = librosa.feature.melspectrogram(
         y=y, sr=f["sample_rate"], n_fft=f["n_fft"], hop_length=f["hop_length"],
         window=scipy.signal.get_window(f["window"], f["n_fft"], fftbins=True), center=f.get("center", True),
@@ -176,6 +180,7 @@ def test_export_loads_with_plain_keras_and_gives_predicts_probabilities(trained,
         assert description["features"]["sample_rate"] == 44100 and description["features"]["n_mels"] == 40
         assert description["chunking"]["chunk_frames"] == 80
         assert len(description["standardization"]["mean"]) == 40
+        assert description["audio"]["band_limit_rate"] == 22050     # the generated tree is at 22,050 Hz
         assert [p.name for p in result.exported][:2] == ["model.keras", "preprocessing.json"]
     # the sequence model needs its two custom layers, shipped beside it; the chunk model none
     assert json.loads((tmp_path / "MCCLSTM" / "preprocessing.json").read_text())["custom_layer_modules"] == \
@@ -191,3 +196,30 @@ def test_export_loads_with_plain_keras_and_gives_predicts_probabilities(trained,
     loaded = json.loads(line[len("PROBABILITIES "):])
     for folder in folders:
         np.testing.assert_allclose(loaded[folder], expected[folder], atol=1e-5)
+
+
+@pytest.mark.e2e
+def test_a_file_at_another_rate_and_bit_depth_gets_the_originals_prediction(trained, tmp_path):
+    # before: a 16-bit 44.1 kHz copy of a 22,050 Hz training clip reached the model with quantisation
+    # noise in the mel bands above 11,025 Hz, where the training audio held nothing, and standardised
+    # to z of 10 or more there; now predict decodes it as a 22,050 Hz recording first
+    import soundfile as sf
+    import soxr
+
+    results, work, data = trained
+    spec = table3_gtzan()
+    record = fold_source(spec, find_run(spec, "R2", results, work), "R2", 0).record
+    assert record["training_audio"] == {"sample_rates": {"22050": 80}}
+    original = _test_files(data, record)[0]
+    y, sr = sf.read(original, dtype="float32")
+    copies = [tmp_path / "copy 44k 16-bit ü.wav", tmp_path / "copy 48k float.wav"]
+    sf.write(copies[0], soxr.resample(y, sr, 44100, quality="VHQ"), 44100, subtype="PCM_16")
+    sf.write(copies[1], soxr.resample(y, sr, 48000, quality="VHQ"), 48000, subtype="FLOAT")
+    lines = []
+    result = predict_files(spec, "R2", [original, *copies], results_dir=results, work_dir=work, log=lines.append)
+    assert any("recorded at 22050 Hz (80 training tracks at 22050 Hz" in line for line in lines), lines
+    assert not any(line.startswith("warning:") for line in lines), lines
+    probabilities = [f.probabilities for f in result.files]
+    assert len({int(np.argmax(p)) for p in probabilities}) == 1
+    for p in probabilities[1:]:
+        np.testing.assert_allclose(p, probabilities[0], atol=0.02)
