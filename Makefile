@@ -110,7 +110,7 @@ download-gtzan: setup
 clean-work:
 	rm -rf $(call q,$(WORK_DIR))
 
-# Apply a trained scheme to your own audio (common/inference/predict.py), e.g.
+# Apply a trained scheme to your own audio (common/inference/, with papers/<p>/inference.py), e.g.
 #   make predict TABLE=mcclstm.table3_gtzan SCHEME=MCCLSTM FILES="a.wav b.mp3" [FOLD=K | ENSEMBLE=1] [TOP=5] [EXPORT=dir]
 # FILES is split into words by the shell (globs work: FILES="songs/*.mp3"); FILE="my song.wav" passes one
 # path as it is (spaces, quotes, non-ASCII). Several paths with spaces: quote each inside FILES

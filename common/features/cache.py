@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -123,6 +124,10 @@ def feature_workers(workers: int | None = None) -> int:
 #: Seconds an idle extraction worker waits for more work before it ends.
 WORKER_IDLE_SECONDS = 10
 
+#: Expected seconds of extraction from which :meth:`FeatureCache.get_many` starts a pool (below: in
+#: this process). A worker's start-up is ~3 s of CPU (importing NumPy, SciPy, librosa, numba).
+POOL_AFTER_SECONDS = 20.0
+
 #: The feature caches of a pool worker, by folder: an extractor is unpickled once per worker and
 #: keeps what it builds on first use (FFT plans, kymatio filters).
 _WORKER_CACHES: dict[str, "FeatureCache"] = {}
@@ -149,10 +154,16 @@ def _compute_in_worker(cache: "FeatureCache", path: str) -> tuple:
             [(str(w.message), w.category) for w in caught])
 
 
+#: Thread-count variables of the numerical libraries, set in every worker.
+BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def extraction_pool(workers: int):
     """The process pool of feature extraction: joblib's reusable loky executor with ``workers`` processes.
 
     See the module text for why loky (fresh interpreters, no main-module import, reused while busy).
+    Each worker's BLAS / OpenMP thread pools get ``cores // workers`` threads (joblib's rule):
+    ``workers`` processes with a full-size thread pool each oversubscribe the cores.
 
     Returns:
         a ``concurrent.futures.Executor``; not to be shut down by the caller (it is shared, and
@@ -160,7 +171,9 @@ def extraction_pool(workers: int):
     """
     from joblib.externals.loky import get_reusable_executor
 
-    return get_reusable_executor(max_workers=workers, timeout=WORKER_IDLE_SECONDS)
+    threads = str(max(1, available_cores() // workers))  # the cores shared out, as joblib does
+    return get_reusable_executor(max_workers=workers, timeout=WORKER_IDLE_SECONDS,
+                                 env={name: threads for name in BLAS_THREAD_VARIABLES})
 
 
 class FeatureCache:
@@ -256,21 +269,27 @@ class FeatureCache:
         except AudioError as exc:
             return exc
 
-    def get_many(self, paths: Iterable[str | os.PathLike], workers: int = 1,
-                 ahead: int | None = None) -> Iterator[tuple[str, "np.ndarray | AudioError"]]:
+    def get_many(self, paths: Iterable[str | os.PathLike], workers: int = 1, ahead: int | None = None,
+                 pool_after_s: float | None = None) -> Iterator[tuple[str, "np.ndarray | AudioError"]]:
         """Features of many files, in the order of ``paths``, computed by up to ``workers`` processes.
 
-        Files whose entry exists are read here (a stale or corrupt one is recomputed here too);
-        the others are computed by a process pool (:func:`extraction_pool`) and written by the
-        workers (atomically). At most ``ahead`` files are submitted beyond the one being handed
-        back, so memory holds at most ``ahead`` finished arrays however large the dataset.
-        ``stats`` counts the workers' hits, computations and corrupt entries too, and their
-        warnings are issued again here, in file order.
+        Files whose entry exists are read here (a stale or corrupt one is recomputed here too).
+        The others are computed here until the time they are expected to take (the mean time of
+        the ones computed so far, the first excluded, times the number left) reaches
+        ``pool_after_s``, then by a process pool (:func:`extraction_pool`), whose workers write
+        the entries (atomically): a pool's start-up (each worker imports NumPy, SciPy, librosa:
+        ~3 s of CPU) costs more than it saves on a few seconds of work. At most ``ahead`` files
+        are submitted beyond the one being handed back, so memory holds at most ``ahead``
+        finished arrays however large the dataset. ``stats`` counts the workers' hits,
+        computations and corrupt entries too, and their warnings are issued again here, in file
+        order. The arrays and their order are the same whichever process computed them.
 
         Args:
             paths: audio files.
             workers: processes (1: everything in this process, no pool).
             ahead: files in flight (default ``4 * workers``).
+            pool_after_s: seconds of expected work from which the pool is used (0: from the start;
+                None: :data:`POOL_AFTER_SECONDS`).
 
         Yields:
             ``(str(path), features)`` with the extractor's float32 array, or ``(str(path),
@@ -284,15 +303,33 @@ class FeatureCache:
             raise ValueError(f"workers must be at least 1, not {workers}")
         paths = [str(path) for path in paths]
         missing = [i for i, path in enumerate(paths) if not self.entry_path(path).exists()]
+        first = 0
+        pool_after_s = POOL_AFTER_SECONDS if pool_after_s is None else pool_after_s
+        if workers > 1 and pool_after_s > 0:  # here while the work left is too small for a pool
+            timed, computed = [], 0
+            while first < len(paths):
+                is_missing = computed < len(missing) and missing[computed] == first
+                if is_missing and len(timed) >= 1 and \
+                        sum(timed) / len(timed) * (len(missing) - computed) >= pool_after_s:
+                    break
+                start = time.perf_counter()
+                yield paths[first], self._get_or_error(paths[first])
+                if is_missing:
+                    if computed:  # the first pays the start-up (imports, plans): not a rate
+                        timed.append(time.perf_counter() - start)
+                    computed += 1
+                first += 1
+            missing = missing[computed:]
         if workers == 1 or len(missing) < 2:
-            for path in paths:
+            for path in paths[first:]:
                 yield path, self._get_or_error(path)
             return
         ahead = max(1, ahead or 4 * workers)
         queue, in_flight = collections.deque(missing), {}
         pool = extraction_pool(min(workers, len(missing)))
         try:
-            for i, path in enumerate(paths):
+            for i in range(first, len(paths)):
+                path = paths[i]
                 while queue and len(in_flight) < ahead:
                     j = queue.popleft()
                     in_flight[j] = pool.submit(_compute_in_worker, self, os.path.abspath(paths[j]))

@@ -11,10 +11,10 @@
 2. **find the fold's checkpoint**: the fold record ``<records>/folds/<scheme>/fold_NN/<identity>.json``
    names the unit of work, whose scratch folder
    ``<work>/<paper>/<table>/<scheme>/fold_NN-<identity>/`` holds ``best.weights.h5`` (and the
-   paper's own per-fold input statistics, e.g. MCCLSTM's band standardisation);
-3. **rebuild the scheme's model** exactly as its protocol does and load the checkpoint: a paper
-   hook (:func:`fold_model`: ``papers.<paper>.inference.fold_model`` where the paper has one, else
-   the clip-model adapters of this module for MsE-CNN / FCN-5 and the CRNN-TF tables' clip models);
+   paper's own per-fold input statistics, e.g. a per-band standardisation);
+3. **rebuild the scheme's model** exactly as its protocol does and load the checkpoint: the
+   paper's inference adapter, ``papers/<paper>/inference.py`` named by the table's
+   ``TableSpec.inference`` (:func:`common.inference.fold_model.fold_model`);
 4. **read each file with the table's own preprocessing**: ``spec.extractor()`` (decoding, mono,
    resampling, log-mel) then ``spec.prepare`` (chunking / cropping), then the hook's per-fold
    input transform; the scheme's track-level output is printed as its top classes (softmax) or

@@ -48,8 +48,8 @@ FEATURE_DEFINITIONS = {
 def custom_layer_modules(model) -> list[str]:
     """Modules (outside Keras) of the classes of every layer in ``model``, nested ones included.
 
-    E.g. ``["common.models.layers"]`` for the MCCLSTM sequence schemes (``PerStep``, ``SequenceMask``) and
-    ``["papers.crnn_tf.layers"]`` for CRNN-TF (Grid LSTM blocks and scanners).
+    E.g. ``["common.models.layers"]`` for a sequence model built with ``PerStep`` and
+    ``SequenceMask``, or a paper's own layer module for its custom recurrent scanners.
     """
     modules = {type(layer).__module__ for layer in model._flatten_layers(include_self=True, recursive=True)}
     return sorted(m for m in modules if m.split(".")[0] != "keras")
@@ -80,7 +80,7 @@ def export_fold(source: FoldSource, model: FoldModel, out_dir: str | Path, extra
     caps; the class (tag) names in output order and whether they are softmax classes or sigmoid
     tags; the audio decoding and feature settings (``spec.extractor().describe()``: sample rate,
     n_fft, hop, window, mel bands, log compression); and the paper hook's steps from features to
-    model input and from model output to a file's prediction (e.g. MCCLSTM: chunk frames, the
+    model input and from model output to a file's prediction (e.g. chunk frames, the
     fold's per-band standardisation mean and std, chunk averaging or the sequence input).
 
     Custom layers: for every module in ``model.custom_layer_modules`` a copy of its source is

@@ -1,7 +1,7 @@
 """Reading a user's audio file through a table's own preprocessing, for ``predict``.
 
 A model learns the spectrum of its training audio, including what that audio lacks. GTZAN is
-recorded at 22,050 Hz, so MCCLSTM's 44.1 kHz log-mel of a GTZAN clip holds only the -100 dB floor
+recorded at 22,050 Hz, so a 44.1 kHz log-mel of a GTZAN clip holds only the -100 dB floor
 in every mel band above 11,025 Hz, and the fold's standardisation learned that floor. A user's
 44.1 or 48 kHz recording has content there (70-80 dB above the floor for music; even the
 quantisation noise of a 16-bit file sits ~11 dB above it), which standardises to values the model
@@ -81,7 +81,7 @@ def prepare_file(spec, path: str | Path, extractor=None, band_limit: int | None 
             (:func:`band_limit_rate`; module text).
 
     Returns:
-        what the table's schemes receive as one track's features (e.g. MCCLSTM chunks
+        what the table's schemes receive as one track's features (e.g. chunks
         ``(n_chunks, 40, 80)`` float32).
 
     Raises:

@@ -48,6 +48,7 @@ from common.outputs.result_tables import table_verdict
 from common.runner.assembly import assemble, collect_records, write_figure, write_tables
 from common.runner.coverage import dataset_coverage
 from common.runner.evidence import save_evidence
+from common.runner.fanout import run_units_on_ray, shard_units
 from common.runner.duplicates import duplicate_report, identical_audio_groups, report_lines, straddling
 from common.runner.identity import ContentHashes, code_version, dataset_modules, tracks_digest, unit_identity
 from common.runner.layout import RunCaps, RunLayout, check_writable, remove_stale_temporaries
@@ -229,7 +230,6 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
     request = Request(spec, Path(data_dir), results_dir, work_dir, folds, epochs, tuple(s.name for s in selected),
                       subset, seed, verbose, progress, started, group_duplicates)
     if shard is not None:
-        from common.runner.fanout import shard_units
 
         plan = make_plan(request)
         units = shard_units(plan.units(), *shard)
@@ -245,9 +245,8 @@ def run_table(spec: TableSpec, data_dir: str | Path, *, results_dir: str | Path 
         write_json(plan.manifest, plan.progress_outputs["manifest"])  # status "running" until the end
         try:
             if ray:
-                from common.runner.fanout import run_units_on_ray
 
-                plan.computed += len(run_units_on_ray(plan))
+                plan.computed += len(run_units_on_ray(plan, run_unit_in_worker))
             elif not collect_only:
                 for scheme, fold in plan.units():
                     run_unit(plan, scheme, fold)
@@ -418,6 +417,18 @@ def _training_sample_rates(plan: Plan, split) -> dict[str, int]:
 
     tracks = {t.track_id: t for t in plan.index.tracks}
     return sample_rate_counts(tracks[i].path for i in split.train if i in tracks)
+
+
+def run_unit_in_worker(request: Request, scheme: str, fold: int) -> dict | None:
+    """Body of a Ray task (:func:`common.runner.fanout.run_units_on_ray`): rebuild the plan in this worker, run one unit.
+
+    Returns:
+        ``{"scheme", "fold", "metrics"}`` of the unit (its record is written to the store), or None
+        when another process holds the unit.
+    """
+    plan = make_plan(replace(request, progress=False))
+    record = run_unit(plan, scheme, fold)
+    return None if record is None else {"scheme": scheme, "fold": fold, "metrics": record["metrics"]}
 
 
 def run_unit(plan: Plan, scheme_name: str, fold: int, wait: bool = True) -> dict | None:

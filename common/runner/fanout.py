@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any, Callable
 
 from common.errors import ConfigError
 
@@ -45,19 +46,12 @@ def shard_units(units: list, index: int, count: int) -> list:
     return list(units[index::count])
 
 
-def _unit_task(request, scheme: str, fold: int) -> dict | None:
-    """Ray task body: rebuild the plan in this worker and run one unit (its record is written)."""
-    from dataclasses import replace
-
-    from common.runner.execution import make_plan, run_unit
-
-    plan = make_plan(replace(request, progress=False))
-    record = run_unit(plan, scheme, fold)
-    return None if record is None else {"scheme": scheme, "fold": fold, "metrics": record["metrics"]}
-
-
-def run_units_on_ray(plan) -> list[dict]:
+def run_units_on_ray(plan, unit_task: Callable[[Any, str, int], dict | None]) -> list[dict]:
     """Run every unit of ``plan`` that has no record yet as a Ray task; wait for all of them.
+
+    The fan-out sits above the unit runner and knows nothing of it: ``unit_task(request, scheme,
+    fold)`` is the task body each worker runs (:func:`common.runner.execution.run_unit_in_worker`:
+    rebuild the plan, run one unit, write its record), given by the caller.
 
     Connects to ``RAY_ADDRESS`` when set (a cluster), else starts a local Ray with this machine's
     CPUs and GPUs. Each task asks for one GPU when the cluster has GPUs, else one CPU.
@@ -87,7 +81,7 @@ def run_units_on_ray(plan) -> list[dict]:
                  runtime_env=runtime_env)
     try:
         gpus = ray.cluster_resources().get("GPU", 0)
-        task = ray.remote(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1, max_retries=0)(_unit_task)
+        task = ray.remote(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1, max_retries=0)(unit_task)
         t0 = time.time()
         refs = [task.remote(plan.request, scheme, fold) for scheme, fold in todo]
         done = [r for r in ray.get(refs) if r is not None]

@@ -167,7 +167,7 @@ class TableSpec:
             cell (:mod:`common.evaluation.statistics`). None: no bootstrap (cross-validated tables
             compare over folds instead).
         inference: dotted name of the paper's inference adapter for ``make predict`` / ``--export``
-            (``"papers.mcclstm.inference"``: a module with ``fold_model(source) -> FoldModel``, see
+            (``"papers.<paper>.inference"``: a module with ``fold_model(source) -> FoldModel``, see
             :mod:`common.inference.fold_model`); empty when the table's schemes cannot be applied
             to new audio yet. A name, not an import, so the adapter is no part of the table's code version.
     """

@@ -16,3 +16,43 @@ def test_every_table_has_a_make_target_listed_in_help():
         target = factory().make_target
         assert target in targets, f"{name}: no Makefile target {target}"
         assert target in help_text, f"{name}: `make help` does not list {target}"
+
+
+def _make(*args, cwd=MAKEFILE.parent):
+    import subprocess
+
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def _cli_line(dry_run: str) -> list[str]:
+    import shlex
+
+    line = next(line for line in dry_run.replace("\\\n", " ").splitlines() if "-m common.cli" in line)
+    return shlex.split(line)
+
+
+def test_paths_with_spaces_quotes_and_non_ascii_names_reach_the_cli_as_one_argument(tmp_path):
+    data, results, work = (str(tmp_path / name) for name in ("my data d\u00e9j\u00e0", "r\u00e9sults 1", "it's work"))
+    done = _make("-n", "table3-gtzan", f"GTZAN_DIR={data}", f"RESULTS_DIR={results}", f"WORK_DIR={work}",
+                 "SCHEMES=R0", "FOLDS=1")
+    assert done.returncode == 0, done.stderr
+    argv = _cli_line(done.stdout)
+    options = dict(zip(argv[5::2], argv[6::2]))
+    assert options["--data-dir"] == data and options["--results-dir"] == results and options["--work-dir"] == work
+
+    song = str(tmp_path / "my s\u00f6ng.wav")
+    done = _make("-n", "predict", "TABLE=mcclstm.table3_gtzan", "SCHEME=R0", f"FILE={song}", "FILES=a.wav b.mp3",
+                 f"RESULTS_DIR={results}", f"EXPORT={tmp_path / 'ex port'}")
+    assert done.returncode == 0, done.stderr
+    argv = _cli_line(done.stdout)
+    assert argv[argv.index("predict") + 1:argv.index("--results-dir")] == [
+        "mcclstm.table3_gtzan", "R0", "a.wav", "b.mp3", song]
+    assert argv[argv.index("--results-dir") + 1] == results and argv[argv.index("--export") + 1] == str(tmp_path / "ex port")
+
+
+def test_clean_work_removes_only_the_named_folder_even_with_a_space(tmp_path):
+    (tmp_path / "my work").mkdir()
+    (tmp_path / "my").mkdir()  # what an unquoted `rm -rf $(WORK_DIR)` would also have removed
+    done = _make("clean-work", f"WORK_DIR={tmp_path / 'my work'}")
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "my work").exists() and (tmp_path / "my").is_dir()

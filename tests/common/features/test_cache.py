@@ -73,7 +73,13 @@ def test_no_temporary_files_left_and_bad_audio_not_cached(tmp_path):
         cache.get(bad)
 
 
-def test_two_workers_write_the_same_entries_and_report_in_file_order(tmp_path):
+@pytest.fixture
+def pool_from_the_start(monkeypatch):
+    """Tiny test files are seconds of work: make get_many use its pool anyway."""
+    monkeypatch.setattr("common.features.cache.POOL_AFTER_SECONDS", 0.0)
+
+
+def test_two_workers_write_the_same_entries_and_report_in_file_order(tmp_path, pool_from_the_start):
     paths = [write_audio(tmp_path / f"{k}.wav", seconds=0.5, frequency=200.0 + 50 * k, seed=k) for k in range(6)]
     paths.insert(2, write_corrupt(tmp_path / "bad.wav"))
     one = FeatureCache(tmp_path / "one", LogMelExtractor(CONFIG))
@@ -93,7 +99,7 @@ def test_two_workers_write_the_same_entries_and_report_in_file_order(tmp_path):
     assert sorted(p.suffix for p in two.folder.iterdir()) == [".npz"] * 6  # no temporary files left
 
 
-def test_a_corrupt_entry_is_replaced_and_counted_with_workers_too(tmp_path):
+def test_a_corrupt_entry_is_replaced_and_counted_with_workers_too(tmp_path, pool_from_the_start):
     paths = [write_audio(tmp_path / f"{k}.wav", seconds=0.5, seed=k) for k in range(3)]
     cache = FeatureCache(tmp_path / "cache", LogMelExtractor(CONFIG))
     good = cache.extract_all(paths, progress=False).features
@@ -107,6 +113,27 @@ def test_a_corrupt_entry_is_replaced_and_counted_with_workers_too(tmp_path):
     assert (fresh.stats.corrupt, fresh.stats.computed) == (1, 3)
     for path in paths:
         np.testing.assert_array_equal(again[str(path)], good[str(path)])
+
+
+def test_the_pool_takes_over_once_the_work_left_is_long_enough(tmp_path):
+    paths = [write_audio(tmp_path / f"{k}.wav", seconds=0.5, frequency=200.0 + 50 * k, seed=k) for k in range(6)]
+    serial = FeatureCache(tmp_path / "one", LogMelExtractor(CONFIG)).extract_all(paths, progress=False).features
+    cache = FeatureCache(tmp_path / "two", LogMelExtractor(CONFIG))
+    extractor_calls_here = []
+    original = cache.extractor.__class__.__call__
+    cache.extractor.__class__ = type("Watched", (LogMelExtractor,), {
+        "__call__": lambda self, path: extractor_calls_here.append(path) or original(self, path)})
+    # the first file pays the start-up, the second is timed: 4 left x its time >= 1 ns starts the pool
+    handed = list(cache.get_many(paths, workers=2, pool_after_s=1e-9))
+    assert [p for p, _ in handed] == [str(p) for p in paths] and len(extractor_calls_here) == 2
+    for path, features in handed:
+        np.testing.assert_array_equal(features, serial[path])
+    assert cache.stats.computed == 6
+    # a long threshold: everything here
+    extractor_calls_here.clear()
+    cache = FeatureCache(tmp_path / "three", cache.extractor)
+    list(cache.get_many(paths, workers=2, pool_after_s=1e9))
+    assert len(extractor_calls_here) == 6
 
 
 def test_a_workers_warnings_and_counts_travel_back_with_its_result(tmp_path):

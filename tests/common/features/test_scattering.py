@@ -142,7 +142,7 @@ def test_extractor_through_feature_cache(tmp_path):
     assert extractor.describe()["n_coefficients"] == n_coefficients(SMALL)
 
 
-def test_a_used_extractor_crosses_to_a_worker_without_its_transform(tmp_path):
+def test_a_used_extractor_crosses_to_a_worker_without_its_transform(tmp_path, monkeypatch):
     import pickle
 
     paths = [write_audio(tmp_path / f"{k}.wav", 0.3, sample_rate=8000, frequency=300.0 + 100 * k, seed=k)
@@ -153,6 +153,7 @@ def test_a_used_extractor_crosses_to_a_worker_without_its_transform(tmp_path):
         copy = pickle.loads(pickle.dumps(extractor))
         assert copy._scattering._transform is None
         np.testing.assert_array_equal(copy(paths[0]), first)
+    monkeypatch.setattr("common.features.cache.POOL_AFTER_SECONDS", 0.0)  # a pool even for tiny files
     one = FeatureCache(tmp_path / "one", ScatteringExtractor(SMALL)).extract_all(paths, progress=False)
     two = FeatureCache(tmp_path / "two", ScatteringExtractor(SMALL)).extract_all(paths, progress=False, workers=2)
     for path in paths:

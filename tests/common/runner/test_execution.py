@@ -22,7 +22,7 @@ def test_outputs_and_resume_after_interruption(tmp_path):
     manifest = json.loads((unfinished / "table_toy_manifest.json").read_text())
     assert manifest["status"] == "interrupted" and failing.calls == [0]
     progress = pd.read_csv(unfinished / "table_toy.csv")
-    assert progress.loc[progress["scheme"] == "majority", "status"].item() == "partial: 1/3 folds"
+    assert progress.loc[progress["scheme"] == "majority", "status"].item() == "subset: 40/1000 tracks, partial: 1/3 folds"
 
     resumed = MajorityScheme()
     run_table(toy_spec(resumed), data, results_dir=tmp_path / "results", work_dir=tmp_path / "work",

@@ -119,7 +119,7 @@ def test_ray_workers_import_tensorflow_quietly(monkeypatch):
         remote=lambda **kw: (lambda f: types.SimpleNamespace(remote=lambda *a: None)))
     monkeypatch.setitem(sys.modules, "ray", fake)
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
-    fanout.run_units_on_ray(Plan())
+    fanout.run_units_on_ray(Plan(), lambda request, scheme, fold: None)
     hook = calls["runtime_env"]["worker_process_setup_hook"]
     module, _, name = hook.rpartition(".")
     from common.training.tensorflow_logging import import_tensorflow_quietly

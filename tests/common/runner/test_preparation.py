@@ -18,9 +18,10 @@ def _tree_with_problems(root):
     return data
 
 
-def test_two_workers_prepare_exactly_what_one_does(tmp_path, capsys):
+def test_two_workers_prepare_exactly_what_one_does(tmp_path, capsys, monkeypatch):
     from common.runner import prepare_features
 
+    monkeypatch.setattr("common.features.cache.POOL_AFTER_SECONDS", 0.0)  # a pool even for tiny files
     data = _tree_with_problems(tmp_path / "data")
     spec = toy_spec(MajorityScheme())
     index = gtzan.index(data)
@@ -49,9 +50,10 @@ def test_two_workers_prepare_exactly_what_one_does(tmp_path, capsys):
     assert not [p for p in cache2.folder.iterdir() if p.suffix != ".npz"]  # no temporary files left
 
 
-def test_a_second_run_over_workers_reads_the_cache(tmp_path):
+def test_a_second_run_over_workers_reads_the_cache(tmp_path, monkeypatch):
     from common.runner import prepare_features
 
+    monkeypatch.setattr("common.features.cache.POOL_AFTER_SECONDS", 0.0)
     data = tiny_gtzan(tmp_path / "data", per_genre=2, seconds=0.3)
     spec = toy_spec(MajorityScheme(), n_folds=2)
     index = gtzan.index(data)

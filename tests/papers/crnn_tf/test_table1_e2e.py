@@ -24,7 +24,7 @@ def test_table1_on_tiny_mtat(table1_run):
     assert table.shape == table1_run.frame.shape
     assert list(dict.fromkeys(table["scheme"])) == SCHEMES
     assert set(table["metric"]) == set(with_test_selected(TABLE1_METRICS))
-    assert (table["status"] == "partial: 1/1 folds, epochs <= 1").all() and (table["folds_run"] == 1).all()
+    assert table["status"].str.endswith("partial: 1/1 folds, epochs <= 1").all() and (table["folds_run"] == 1).all()
     assert table["our_mean"].between(0, 1).all()
     paper = table.set_index(["scheme", "metric"])["paper_mean"]
     assert paper[("CRNN-TF", "AUC")] == pytest.approx(0.9078) and paper[("FCN", "JSC")] == pytest.approx(0.3501)

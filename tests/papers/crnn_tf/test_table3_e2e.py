@@ -50,7 +50,7 @@ def test_table3_transfer_on_tiny_gtzan(tmp_path, table1_run):
     assert frame.shape == table.shape
     assert table["scheme"].tolist() == ["MFCC + SVM", "CRNN-TF", "Freeze CRNN-TF", "Freeze CNN + Fine-tune RNN",
                                         "Fine-tune CRNN-TF"]
-    assert (table["status"] == "partial: 1/3 folds, epochs <= 1").all() and (table["metric"] == "accuracy").all()
+    assert table["status"].str.endswith("partial: 1/3 folds, epochs <= 1").all() and (table["metric"] == "accuracy").all()
     assert table["our_mean"].between(0, 1).all() and (table["n_tracks"] == 60).all()
     assert table.loc[table["scheme"] == "Fine-tune CRNN-TF", "paper_mean"].item() == pytest.approx(0.724)
 

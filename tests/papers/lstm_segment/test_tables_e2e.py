@@ -22,7 +22,7 @@ def _check_rows(frame: pd.DataFrame, trained: list[str], metrics: list[str]) -> 
     for scheme in trained:
         for metric in metrics:
             row = frame[(frame.scheme == scheme) & (frame.metric == metric)].iloc[0]
-            assert row.status == "reproduced" and row.folds_run == 1
+            assert row.status.startswith("subset: ") and row.folds_run == 1  # a generated few tracks
             assert 0.0 <= row.our_mean <= 100.0
             assert row.difference == pytest.approx(row.our_mean - row.paper_mean, abs=1e-3)
 

@@ -20,7 +20,7 @@ def test_quick_table3_on_gtzan_mini(gtzan_mini, tmp_path):
     table = pd.read_csv(out / "table3_gtzan.csv")
     assert table["scheme"].tolist() == ["[14]", "[21] (3 layers)", "CNNs-3", "R0", "R1", "R2", "R3", "R4",
                                         "MCCLSTM"]
-    trained = table[table["status"] == "partial: 2/10 folds, epochs <= 2"]
+    trained = table[table["status"] == "subset: 100/1000 tracks, partial: 2/10 folds, epochs <= 2"]
     assert len(trained) == 7 and (trained["folds_run"] == 2).all() and (trained["n_tracks"] == 100).all()
     assert trained["our_mean"].between(0, 100).all()
     assert table.loc[table["scheme"] == "MCCLSTM", "paper_mean"].item() == pytest.approx(84.69)

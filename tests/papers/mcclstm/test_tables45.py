@@ -112,9 +112,10 @@ def test_table4_end_to_end_on_a_generated_ballroom(tmp_path):
     table, manifest = _read(out, "table4_ballroom")
     assert table["scheme"].tolist() == ROWS4 and frame.shape == table.shape
     status = dict(zip(table["scheme"], table["status"]))
-    assert status["[14]"] == "paper-only" and status["R0"] == status["MCCLSTM"] == "partial: 1/10 folds, epochs <= 1"
+    assert status["[14]"] == "paper-only"
+    assert status["R0"] == status["MCCLSTM"] == "subset: 80/698 tracks, partial: 1/10 folds, epochs <= 1"
     assert status["R3"] == "not run"
-    ran = table[table["status"].str.startswith("partial")]
+    ran = table[table["status"].str.startswith("subset")]
     assert (ran["folds_run"] == 1).all() and ran["our_mean"].between(0, 100).all()
     assert table.loc[table["scheme"] == "MCCLSTM", "paper_mean"].item() == pytest.approx(91.90)
     assert table.loc[table["scheme"] == "[14]", "our_mean"].isna().all()
@@ -142,9 +143,10 @@ def test_table5_end_to_end_on_a_generated_soundtracks(tmp_path):
     table, manifest = _read(out, "table5_soundtracks")
     assert table["scheme"].tolist() == ROWS5 and frame.shape == table.shape
     status = dict(zip(table["scheme"], table["status"]))
-    assert status["[18]"] == "paper-only" and status["R2"] == status["MCCLSTM"] == "partial: 1/10 folds, epochs <= 1"
+    assert status["[18]"] == "paper-only"
+    assert status["R2"] == status["MCCLSTM"] == "subset: 50/470 tracks, partial: 1/10 folds, epochs <= 1"
     assert table.loc[table["scheme"] == "MCCLSTM", "paper_mean"].item() == pytest.approx(74.35)
-    assert table[table["status"].str.startswith("partial")]["our_mean"].between(0, 100).all()
+    assert table[table["status"].str.startswith("subset")]["our_mean"].between(0, 100).all()
     dataset = manifest["dataset"]
     assert manifest["status"] == "partial" and dataset["n_tracks"] == 50
     assert dataset["class_counts"] == {c: 10 for c in soundtracks.CLASSES}
