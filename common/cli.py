@@ -37,7 +37,7 @@ import sys
 from pathlib import Path
 
 from common.errors import ReproError
-from common.registry import PAPERS, available_tables, paper_modules
+from common.registry import available_tables
 
 def describe_os_error(exc: OSError) -> str:
     """One line for an operating-system error: what happened and to which path.

@@ -230,6 +230,28 @@ def index(root: str | Path, n_tags: int = 50) -> DatasetIndex:
                         unexpected=unexpected, notes=notes)
 
 
+def task_size(index_: DatasetIndex) -> int:
+    """Clips of the full release that a top-``n`` tagging table uses (its ``published_size``).
+
+    With the release's own ``annotations_final.csv`` (:data:`PUBLISHED_CLIPS` rows): every row
+    with at least one of the top tags (the rows without one are removed from the task, as in the
+    papers). With another annotation file (e.g. a generated or cut-down one) the number of tagged
+    clips of the release cannot be known from it, and the release's :data:`PUBLISHED_CLIPS` is
+    returned: such a run is a subset either way.
+
+    Args:
+        index_: an index made by :func:`index` (its ``notes`` hold the row counts).
+
+    Returns:
+        the number of clips.
+    """
+    notes = index_.notes
+    rows = int(notes.get("annotation_rows", 0))
+    if rows != PUBLISHED_CLIPS:
+        return PUBLISHED_CLIPS
+    return rows - int(sum((notes.get("clips_without_top_tag_removed") or {}).values()))
+
+
 def download(destination: str | Path) -> Path:
     """Download the release (three zip parts and the two csv files) and unpack the clips.
 

@@ -151,8 +151,8 @@ def stratified_group_cross_validation(track_ids: list[str], labels: np.ndarray, 
     ``seed * 1000 + k``), so it holds about ``validation_fraction`` of all tracks, in whole
     groups. Stratification and part sizes are therefore approximate, unlike the paper's
     protocol (MCCLSTM Sec. 3: 80/10/10 %), which this function does not reproduce: it is the
-    leak-free variant for datasets with repeats (GTZAN's exact repeats: Sturm 2013, cited by
-    the MCCLSTM and CRNN-TF papers). With every group a single track, the folds still differ
+    leak-free variant for datasets with repeats (GTZAN's exact repeats: Sturm 2013, the GTZAN
+    reference [18] of the CRNN-TF paper). With every group a single track, the folds still differ
     from :func:`stratified_cross_validation`'s (another algorithm).
 
     Args:
@@ -234,7 +234,7 @@ class GroupedCrossValidation:
         return [key.get(track, track) for track in track_ids]
 
     def make_splits(self, index: DatasetIndex) -> list[Split]:
-        """Splits of ``index`` (see :func:`stratified_group_cross_validation`); ids of groups not in ``index`` are ignored."""
+        """Splits of ``index`` (see :func:`stratified_group_cross_validation`); group ids not in ``index`` are ignored."""
         ids = [t.track_id for t in index.tracks]
         return stratified_group_cross_validation(ids, index.label_indices(), self.group_keys(ids),
                                                  n_folds=self.base.n_folds,

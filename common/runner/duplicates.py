@@ -3,7 +3,7 @@
 The run identity already reads the SHA-256 of every audio file (:class:`~common.runner.identity.ContentHashes`);
 tracks whose files have the same digest are the same recording, byte for byte. GTZAN itself
 holds such exact repeats (Sturm 2013, "The GTZAN dataset: its contents, its faults, their effects
-on evaluation, and its future use", cited by the MCCLSTM and CRNN-TF papers), and a copy of a clip
+on evaluation, and its future use", the CRNN-TF paper's GTZAN reference [18]), and a copy of a clip
 under a new name is one too. The papers' protocol keeps them, so a repeat can be in training and
 test of the same fold; this module says how often (:func:`straddling`), and
 :meth:`common.evaluation.splits.CrossValidation.keeping_together` gives the split that never

@@ -9,9 +9,10 @@ as ``<identity>.evidence.npz`` beside the record ``<identity>.json``.
 Why an ``.npz`` beside the record and not lists in the record's JSON: MagnaTagATune's test set is
 about 5,300 clips x 50 tags; as JSON lists that is some 2 MB of text per record, read again at every
 table assembly, while a compressed ``.npz`` of float32 scores and uint8 targets is about 1 MB and
-loads in milliseconds. The scores are kept at float32 (the models' own precision), not rounded to
-float16, so that the metric recomputed from the stored file equals the record's metric; that
-equality is checked before a bootstrap uses the file.
+loads in milliseconds. The scores are kept at the precision the metrics were computed from
+(float32 network outputs; float64 for patch-averaged or SVM scores), not rounded to float16, so
+that the metric recomputed from the stored file equals the record's metric; that equality is
+checked before a bootstrap uses the file.
 
 Integrity: the ``.npz`` is written atomically *before* the record, and the record names it with
 the SHA-256 of its bytes and every array's shape and dtype (``record["evidence"]``). An evidence
@@ -185,6 +186,9 @@ def bootstrap_comparisons(spec, store, records: dict, cache_dir: Path | None = N
             if metric not in record["metrics"]:
                 continue
             paper = spec.reference.get(scheme, {}).get(metric)
+            if metric not in distribution:
+                out[scheme, metric] = not_compared("bootstrap: not computable from the per-clip test results")
+                continue
             out[scheme, metric] = bootstrap_comparison(distribution.get(metric, np.array([])),
                                                        float(record["metrics"][metric]),
                                                        paper.mean if paper else None, n_items)

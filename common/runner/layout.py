@@ -60,7 +60,7 @@ class RunCaps:
 
     @property
     def capped(self) -> bool:
-        """True when the run is not the paper's full protocol (fewer folds, an epoch cap, a scheme subset, a variant)."""
+        """True when the run is not the paper's full protocol (fewer folds, epoch cap, scheme subset, variant)."""
         return (self.folds_run < self.folds_in_protocol or self.epochs is not None or self.schemes is not None
                 or self.variant is not None or self.scheme_module is not None)
 

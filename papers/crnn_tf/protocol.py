@@ -259,7 +259,10 @@ def evaluate(context: FoldContext, task: str, test_ids, test_scores: np.ndarray,
 
     Returns:
         ``FoldOutcome``; tag details hold ``per_tag_auc`` ``{tag: AUC or None}`` and the tags left
-        out of the averages (no positive, or no negative, test clip).
+        out of the averages (no positive, or no negative, test clip). Its ``evidence`` holds the test
+        targets (or labels and decisions) and scores, from which :func:`tag_evidence_metrics` /
+        :func:`genre_evidence_metrics` give the metrics again (the bootstrap interval of the
+        single-split tables resamples it).
     """
     test_ids = list(test_ids)
     classes = context.index.classes
@@ -274,13 +277,44 @@ def evaluate(context: FoldContext, task: str, test_ids, test_scores: np.ndarray,
         details.update(tags=list(classes), test_scores_file=str(context.work_dir / "test_scores.npy"),
                        per_tag_auc={t: (None if np.isnan(a) else float(a)) for t, a in zip(classes, per_tag)},
                        test_tags_left_out=[t for t, a in zip(classes, per_tag) if np.isnan(a)])
-        return FoldOutcome(metrics=_with_test_selected(tag_metrics(y_test, test_scores), details), details=details)
+        evidence = {"y_true": np.asarray(y_test > 0.5, dtype=np.uint8), "scores": np.asarray(test_scores)}
+        return FoldOutcome(metrics=_with_test_selected(tag_evidence_metrics(evidence), details), details=details,
+                           evidence=evidence)
     test_labels = context.labels(test_ids)
     predictions = np.asarray(test_scores).argmax(axis=1) if predictions is None else np.asarray(predictions)
     metrics = genre_metrics(test_labels, test_scores, predictions)
     details.update(auc_genres_skipped=[classes[i] for i in metrics.pop("auc_genres_skipped")],
                    test_labels=test_labels.tolist(), test_predictions=predictions.tolist())
-    return FoldOutcome(metrics=_with_test_selected(metrics, details), details=details)
+    evidence = {"labels": np.asarray(test_labels, dtype=np.int64), "scores": np.asarray(test_scores),
+                "predictions": np.asarray(predictions, dtype=np.int64)}
+    return FoldOutcome(metrics=_with_test_selected(metrics, details), details=details, evidence=evidence)
+
+
+def tag_evidence_metrics(evidence: dict) -> dict:
+    """:func:`tag_metrics` of a fold's test evidence (or of a bootstrap resample of it).
+
+    Args:
+        evidence: ``{"y_true": uint8 (n_clips, n_tags), "scores": float (n_clips, n_tags)}``, the
+            scores at the precision the fold's metrics were computed from.
+
+    Returns:
+        see :func:`tag_metrics`.
+    """
+    return tag_metrics(evidence["y_true"], evidence["scores"])
+
+
+def genre_evidence_metrics(evidence: dict) -> dict:
+    """:func:`common.evaluation.multiclass.genre_metrics` of a fold's test evidence (or a resample).
+
+    Args:
+        evidence: ``{"labels": int64 (n,), "scores": float (n, n_genres), "predictions": int64 (n,)}``.
+
+    Returns:
+        ``{"AUC", "AUC (weighted)", "precision", "recall", "F1", "accuracy"}`` (fractions).
+    """
+    metrics = genre_metrics(evidence["labels"], evidence["scores"], evidence["predictions"])
+    metrics.pop("auc_genres_skipped")
+    return metrics
 
 
 def _with_test_selected(metrics: dict, details: dict) -> dict:

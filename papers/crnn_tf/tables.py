@@ -38,8 +38,9 @@ from common.training.epoch_test_evaluation import selected_on_test_name
 from common.training.trainer import TrainingConfig
 from common.audio.waveform import WaveformConfig
 from papers.crnn_tf import config as cfg
-from papers.crnn_tf.protocol import (load_source_model, run_clip_model_fold, run_end_to_end_fold,
-                                     run_mfcc_svm_fold, run_timbre_cnn_fold, run_transfer_fold)
+from papers.crnn_tf.protocol import (genre_evidence_metrics, load_source_model, run_clip_model_fold,
+                                     run_end_to_end_fold, run_mfcc_svm_fold, run_timbre_cnn_fold, run_transfer_fold,
+                                     tag_evidence_metrics)
 
 #: Table I's metrics, in the paper's column order.
 TABLE1_METRICS = ("AUC", "Recall@1", "Recall@3", "Recall@5", "Recall@10", "NDCG@50", "JSC")
@@ -101,10 +102,12 @@ TABLE3_REFERENCE = reference_table({
 })
 
 MTAT = DatasetSpec(name=magnatagatune.NAME, index=magnatagatune.index, dir_variable="MTAT_DIR",
-                   default_dir="data/magnatagatune", how_to_get=magnatagatune.HOW_TO_GET)
+                   default_dir="data/magnatagatune", how_to_get=magnatagatune.HOW_TO_GET,
+                   published_size=magnatagatune.task_size)
 
 FMA = DatasetSpec(name="fma_medium", index=fma.index, dir_variable="FMA_DIR", default_dir="data/fma",
-                  how_to_get="fma_metadata.zip and fma_medium.zip from https://github.com/mdeff/fma")
+                  how_to_get="fma_metadata.zip and fma_medium.zip from https://github.com/mdeff/fma",
+                  published_size=sum(fma.PAPER_SPLIT_SIZES.values()))  # 25,000 clips: the whole medium subset
 
 GTZAN = DatasetSpec(name="gtzan", index=gtzan.index, dir_variable="GTZAN_DIR", default_dir="data/gtzan",
                     how_to_get="GTZAN genres.tar.gz (make download-gtzan, or your own copy)")
@@ -297,7 +300,7 @@ def table1_mtat(settings: Settings = Settings()) -> TableSpec:
         prepare=partial(prepare_clip, frames=settings.clip_frames),
         protocol=PredefinedSplit(train=("train",), validation=("validation",), test=("test",)),
         metrics=_metrics(settings, TABLE1_METRICS), schemes=network_schemes(settings, "tags"),
-        reference=TABLE1_REFERENCE,
+        reference=TABLE1_REFERENCE, evidence_metrics=tag_evidence_metrics,
         source="Wang et al. 2018, Sec. V-E, Table I, Fig. 6", make_name="crnn_tf-table1-mtat",
         post_run=write_per_tag_auc)
 
@@ -386,7 +389,7 @@ def table2_fma(settings: Settings = Settings()) -> TableSpec:
         dataset=FMA, extractor=partial(_extractor, settings),
         prepare=partial(prepare_clip, frames=settings.clip_frames),
         protocol=PredefinedSplit(train=("training",), validation=("validation",), test=("test",)),
-        metrics=_metrics(settings, TABLE2_METRICS),
+        metrics=_metrics(settings, TABLE2_METRICS), evidence_metrics=genre_evidence_metrics,
         schemes=table2_schemes(settings), reference=TABLE2_REFERENCE,
         source="Wang et al. 2018, Sec. V-F, Table II", make_name="crnn_tf-table2-fma")
 

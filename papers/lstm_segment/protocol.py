@@ -590,14 +590,57 @@ def _test_decisions(context: FoldContext, decisions: dict) -> dict:
             "classes": list(context.index.classes)}
 
 
+def test_evidence(labels: np.ndarray, decisions: dict, posteriors: list[np.ndarray] | None = None) -> dict:
+    """Per-test-track evidence of a fold, from which :func:`evidence_metrics` gives its accuracies again.
+
+    Args:
+        labels: int ``(n_tracks,)`` true classes of the test tracks.
+        decisions: ``{metric: int (n_tracks,)}`` the track decisions each accuracy counts.
+        posteriors: per test track ``(n_frames_i, n_classes)`` frame posteriors, for the frame
+            accuracy (None: no frame accuracy).
+
+    Returns:
+        ``{"labels", "pred_<metric>", ...}`` int64 ``(n_tracks,)`` and, with posteriors,
+        ``"frames"`` (frames per track) and ``"frames_correct"`` (frames whose arg-max is the
+        track's class); one row per test track, so a bootstrap resamples tracks with all their frames.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    evidence = {"labels": labels, **{f"pred_{m}": np.asarray(p, dtype=np.int64) for m, p in decisions.items()}}
+    if posteriors is not None:
+        evidence["frames"] = np.array([len(p) for p in posteriors], dtype=np.int64)
+        evidence["frames_correct"] = np.array([int(np.sum(p.argmax(axis=1) == y)) for p, y in zip(posteriors, labels)],
+                                              dtype=np.int64)
+    return evidence
+
+
+def evidence_metrics(evidence: dict) -> dict:
+    """The accuracies (percent) of a fold's test evidence (:func:`test_evidence`) or of a resample of it.
+
+    Track accuracies are :func:`common.evaluation.metrics.accuracy_percent` of the labels and each
+    ``pred_<metric>``; the frame accuracy pools the frames of the tracks, as
+    :func:`frame_and_segment_accuracy` does: ``100 * sum(frames_correct) / sum(frames)``.
+
+    Returns:
+        ``{metric: percent}``.
+    """
+    labels = evidence["labels"]
+    out = {name[len("pred_"):]: accuracy_percent(labels, decided) for name, decided in evidence.items()
+           if name.startswith("pred_")}
+    if "frames" in evidence:
+        out["frame_accuracy"] = float(100.0 * np.sum(evidence["frames_correct"]) / np.sum(evidence["frames"]))
+    return out
+
+
 def run_dnn_fold(config: DNNConfig, context: FoldContext) -> FoldOutcome:
     """Table 2, DNN row: train on frames, frame accuracy and majority-vote segment accuracy."""
     test, details = train_dnn_posteriors(config, context)
     labels = context.labels(context.split.test)
     metrics = frame_and_segment_accuracy(test, labels, len(context.index.classes))
     details["subset_class_counts"] = _subset_counts(context)
-    details.update(_test_decisions(context, {"segment_accuracy": segment_votes(test, len(context.index.classes))}))
-    return FoldOutcome(metrics=metrics, details=details)
+    votes = segment_votes(test, len(context.index.classes))
+    details.update(_test_decisions(context, {"segment_accuracy": votes}))
+    return FoldOutcome(metrics=metrics, details=details,
+                       evidence=test_evidence(labels, {"segment_accuracy": votes}, test))
 
 
 def run_lstm_table2_fold(config: LSTMConfig, context: FoldContext) -> FoldOutcome:
@@ -605,10 +648,13 @@ def run_lstm_table2_fold(config: LSTMConfig, context: FoldContext) -> FoldOutcom
     posteriors, details = train_lstm_posteriors(config, context)
     split = context.split
     test = [posteriors[i] for i in split.test]
-    metrics = frame_and_segment_accuracy(test, context.labels(split.test), len(context.index.classes))
+    labels = context.labels(split.test)
+    metrics = frame_and_segment_accuracy(test, labels, len(context.index.classes))
     details["subset_class_counts"] = _subset_counts(context)
-    details.update(_test_decisions(context, {"segment_accuracy": segment_votes(test, len(context.index.classes))}))
-    return FoldOutcome(metrics=metrics, details=details)
+    votes = segment_votes(test, len(context.index.classes))
+    details.update(_test_decisions(context, {"segment_accuracy": votes}))
+    return FoldOutcome(metrics=metrics, details=details,
+                       evidence=test_evidence(labels, {"segment_accuracy": votes}, test))
 
 
 def run_lstm_table4_fold(config: LSTMConfig, segment: SegmentConfig, context: FoldContext) -> FoldOutcome:
@@ -642,7 +688,7 @@ def run_lstm_table4_fold(config: LSTMConfig, segment: SegmentConfig, context: Fo
     details.update({"k_curve": curve, "frame_accuracy": seg["frame_accuracy"], "segment_config": asdict(segment),
                     "n_svm_train_tracks": len(train_ids), "subset_class_counts": _subset_counts(context),
                     **_test_decisions(context, decisions)})
-    return FoldOutcome(metrics=metrics, details=details)
+    return FoldOutcome(metrics=metrics, details=details, evidence=test_evidence(test_y, decisions))
 
 
 def prepare_frames(frames: np.ndarray, track) -> np.ndarray:

@@ -24,8 +24,8 @@ from common.outputs.result_tables import write_csv
 from common.runner import DatasetSpec, Scheme, TableSpec, reference_table
 from common.features.scattering import ScatteringExtractor, n_coefficients
 from papers.lstm_segment import config as cfg
-from papers.lstm_segment.protocol import (TrainingHoldoutSplit, prepare_frames, run_dnn_fold, run_lstm_table2_fold,
-                                          run_lstm_table4_fold)
+from papers.lstm_segment.protocol import (TrainingHoldoutSplit, evidence_metrics, prepare_frames, run_dnn_fold,
+                                          run_lstm_table2_fold, run_lstm_table4_fold)
 
 #: Paper Table 2 (frame accuracy, segment accuracy by majority vote), percent.
 TABLE2_REFERENCE = reference_table({
@@ -97,6 +97,7 @@ def table2_ismir2004(settings: cfg.Settings = cfg.Settings()) -> TableSpec:
         paper="lstm_segment", table_id="table2_ismir2004", make_name="lstm_segment-table2-ismir2004",
         title="Table 2: ISMIR 2004 frame and segment accuracy (%) of DNN and LSTM models",
         dataset=ISMIR2004, extractor=partial(ScatteringExtractor, settings.scattering), prepare=prepare_frames,
+        evidence_metrics=evidence_metrics,
         protocol=_protocol(settings), metrics=("frame_accuracy", "segment_accuracy"), schemes=tuple(schemes),
         reference=TABLE2_REFERENCE, source=f"{SOURCE}, Sec. 3.2, 4.1, Table 2")
 
@@ -115,6 +116,7 @@ def table4_ismir2004(settings: cfg.Settings = cfg.Settings()) -> TableSpec:
         paper="lstm_segment", table_id="table4_ismir2004", make_name="lstm_segment-table4-ismir2004",
         title=f"Table 4: ISMIR 2004 segment-feature accuracy (%), k = {settings.segment.k}",
         dataset=ISMIR2004, extractor=partial(ScatteringExtractor, settings.scattering), prepare=prepare_frames,
+        evidence_metrics=evidence_metrics,
         protocol=_protocol(settings), metrics=("seg_accuracy", "lseg_accuracy", "fseg_accuracy"),
         schemes=tuple(schemes), reference=TABLE4_REFERENCE, source=f"{SOURCE}, Sec. 4.2-4.3, Table 4, Figure 3",
         post_run=write_figure3)

@@ -35,6 +35,20 @@ def tag_scores(model: keras.Model, features, batch_size: int) -> np.ndarray:
                       dtype=np.float32)
 
 
+def test_metrics(evidence: dict) -> dict:
+    """Table 1's metrics from a fold's test evidence (also applied to bootstrap resamples of it).
+
+    Args:
+        evidence: ``{"y_true": uint8 (n_clips, n_tags), "scores": float32 (n_clips, n_tags)}``.
+
+    Returns:
+        ``{"roc_auc", "pr_auc"}``: macro averages over the tags with a positive and a negative clip
+        (:func:`common.evaluation.metrics.macro_roc_auc`, :func:`~common.evaluation.metrics.macro_pr_auc`).
+    """
+    return {"roc_auc": macro_roc_auc(evidence["y_true"], evidence["scores"]),
+            "pr_auc": macro_pr_auc(evidence["y_true"], evidence["scores"])}
+
+
 def run_model_fold(model_name: str, model_config: FCNConfig, training: TrainingConfig, store_dtype: str,
                    context: FoldContext) -> FoldOutcome:
     """Train ``model_name`` on the training split and measure test ROC-AUC and PR-AUC.
@@ -47,8 +61,9 @@ def run_model_fold(model_name: str, model_config: FCNConfig, training: TrainingC
         context: fold data from the runner (features: ``(n_mels, n_frames)`` arrays per clip).
 
     Returns:
-        ``FoldOutcome(metrics={"roc_auc", "pr_auc"}, details=...)``; details hold the clip
-        counts per split, the validation metrics, epochs, throughput, parameter count, the
+        ``FoldOutcome(metrics={"roc_auc", "pr_auc"}, details=..., evidence=...)``; the evidence is
+        the test clips' targets and scores (:func:`test_metrics` of it gives the metrics; the runner
+        stores it beside the fold record for the bootstrap interval); details hold the clip counts per split, the validation metrics, epochs, throughput, parameter count, the
         precision policy and the tags left out of the test averages (no positive test clip).
     """
     split = context.split
@@ -97,5 +112,5 @@ def run_model_fold(model_name: str, model_config: FCNConfig, training: TrainingC
     if val_scores is not None and evaluable_tags(targets["validation"]).any():
         details["validation_roc_auc"] = macro_roc_auc(targets["validation"], val_scores)
         details["validation_pr_auc"] = macro_pr_auc(targets["validation"], val_scores)
-    return FoldOutcome(metrics={"roc_auc": macro_roc_auc(y_test, test_scores),
-                                "pr_auc": macro_pr_auc(y_test, test_scores)}, details=details)
+    evidence = {"y_true": np.asarray(y_test > 0.5, dtype=np.uint8), "scores": test_scores}
+    return FoldOutcome(metrics=test_metrics(evidence), details=details, evidence=evidence)

@@ -24,7 +24,7 @@ from common.runner import DatasetSpec, Scheme, TableSpec, reference_table
 from common.evaluation.splits import PredefinedSplit
 from common.training.trainer import TrainingConfig, acceleration_from_environment
 from papers.msecnn import config as cfg
-from papers.msecnn.protocol import run_model_fold
+from papers.msecnn.protocol import run_model_fold, test_metrics
 
 #: Paper Table 1 (ROC-AUC, PR-AUC), in the paper's row order.
 TABLE1_REFERENCE = reference_table({
@@ -61,7 +61,7 @@ DESCRIPTIONS = {
 
 MTAT = DatasetSpec(name="magnatagatune", index=magnatagatune.index, dir_variable="MTAT_DIR",
                    default_dir="data/magnatagatune",
-                   how_to_get=magnatagatune.HOW_TO_GET)
+                   how_to_get=magnatagatune.HOW_TO_GET, published_size=magnatagatune.task_size)
 
 
 def prepare_clip(spectrogram: np.ndarray, track, *, shape: tuple[int, int], dtype: str) -> np.ndarray:
@@ -111,7 +111,7 @@ def table1_mtat(model_config: FCNConfig = cfg.MODEL, features: ClipMelgramConfig
         extractor=partial(ClipMelgramExtractor, features),
         prepare=partial(prepare_clip, shape=features.shape, dtype=store_dtype),
         protocol=PredefinedSplit(train=("train",), validation=("validation",), test=("test",)),
-        metrics=("roc_auc", "pr_auc"),
+        metrics=("roc_auc", "pr_auc"), evidence_metrics=test_metrics,
         schemes=make_schemes(model_config, training, store_dtype),
         reference=TABLE1_REFERENCE,
         source="MsE-CNN paper, Sec. 2-3, Table 1",

@@ -1,4 +1,4 @@
-"""Group-aware cross-validation (identical audio kept within one part of every fold), and the default split unchanged."""
+"""Group-aware cross-validation (identical audio kept within one part of every fold); the default split unchanged."""
 
 import numpy as np
 import pytest

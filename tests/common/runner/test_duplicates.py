@@ -156,7 +156,8 @@ def test_caps_of_a_group_aware_run():
     layout = RunLayout(Path("r"), Path("w"), "p", "t", caps)
     assert layout.records_root == Path("r/p/partial/t")
     plain = RunCaps(folds_run=10, folds_in_protocol=10)
-    assert not plain.capped and plain.label() == "full-protocol-unfinished" and "group_duplicates" not in plain.as_dict()
+    assert not plain.capped and plain.label() == "full-protocol-unfinished"
+    assert "group_duplicates" not in plain.as_dict()
     assert RunLayout(Path("r"), Path("w"), "p", "t", plain).records_root == Path("r/p/t")
 
 

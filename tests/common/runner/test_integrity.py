@@ -195,7 +195,7 @@ def test_a_second_run_of_the_same_table_is_refused_and_nothing_is_corrupted(tmp_
 def test_checkpoints_are_written_atomically_and_a_full_disk_is_refused_cleanly(tmp_path, monkeypatch):
     import keras
 
-    from common.training.trainer import trainer as training
+    from common.training import trainer as training
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     path = tmp_path / "unit" / "best.weights.h5"

@@ -23,6 +23,10 @@ def _check_rows(frame: pd.DataFrame, trained: list[str], metrics: list[str]) -> 
         for metric in metrics:
             row = frame[(frame.scheme == scheme) & (frame.metric == metric)].iloc[0]
             assert row.status.startswith("subset: ") and row.folds_run == 1  # a generated few tracks
+            # one test set: a bootstrap over its tracks, from the per-track results beside the record
+            assert row.test.startswith("bootstrap, 1000 resamples of ") and row.verdict in ("consistent", "lower",
+                                                                                           "higher")
+            assert row.ci95_low <= row.our_mean + 1e-9 and row.our_mean <= row.ci95_high + 1e-9
             assert 0.0 <= row.our_mean <= 100.0
             assert row.difference == pytest.approx(row.our_mean - row.paper_mean, abs=1e-3)
 

@@ -117,7 +117,9 @@ def test_example_model_through_the_cli_on_gtzan_mini(gtzan_mini, tmp_path, capsy
     from common.runner.scheme_module import add_scheme_module
     from papers.mcclstm.tables import table3_gtzan
 
-    module.write_text(EXAMPLE.read_text())
+    module.write_text(EXAMPLE.read_text())  # the trained code again: its records are found again
+    assert _cli("collect", *run[1:]) == 0
+    assert pd.read_csv(out / "table3_gtzan.csv").set_index("scheme").loc["SmallCNN", "folds_run"] == 2
     spec = add_scheme_module(table3_gtzan(), str(module))
     trained = find_run(spec, "SmallCNN", results, work)
     source = fold_source(spec, trained, "SmallCNN", 0)
