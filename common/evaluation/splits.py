@@ -234,7 +234,7 @@ class GroupedCrossValidation:
         return [key.get(track, track) for track in track_ids]
 
     def make_splits(self, index: DatasetIndex) -> list[Split]:
-        """Splits of ``index`` (see :func:`stratified_group_cross_validation`); group ids not in ``index`` are ignored."""
+        """Splits of ``index`` (:func:`stratified_group_cross_validation`); group ids not in ``index`` are ignored."""
         ids = [t.track_id for t in index.tracks]
         return stratified_group_cross_validation(ids, index.label_indices(), self.group_keys(ids),
                                                  n_folds=self.base.n_folds,

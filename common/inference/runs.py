@@ -63,7 +63,9 @@ def _caps(manifest: dict) -> RunCaps:
     return RunCaps(folds_run=int(caps.get("folds_run", manifest.get("folds_requested", 1))),
                    folds_in_protocol=int(caps.get("folds_in_protocol", manifest.get("folds_in_protocol", 1))),
                    epochs=caps.get("epochs", manifest.get("epochs_cap")),
-                   schemes=tuple(schemes) if schemes else None)
+                   schemes=tuple(schemes) if schemes else None,
+                   group_duplicates=bool(caps.get("group_duplicates", False)),
+                   scheme_module=caps.get("scheme_module"))
 
 
 def read_json_object(path: Path) -> dict | None:

@@ -32,7 +32,7 @@ import pandas as pd
 
 from common.atomic_files import atomic_write_text
 from common.outputs.confusion import figure_names
-from common.outputs.result_tables import TABLE_COLUMNS
+from common.outputs.result_tables import COMPARISON_COLUMNS, TABLE_COLUMNS, table_verdict
 from common.runner.layout import UNFINISHED_LABEL, RunCaps
 
 #: File name of the report inside the results folder.
@@ -93,12 +93,15 @@ class TableRun:
 
 
 def _is_table_csv(path: Path) -> bool:
-    """True when the file's header is the comparison table's (:data:`common.outputs.result_tables.TABLE_COLUMNS`)."""
+    """True when the file's header is the comparison table's (:data:`common.outputs.result_tables.TABLE_COLUMNS`,
+    or its first ten columns: a table written before the comparison columns were appended)."""
     try:
         with open(path, encoding="utf-8") as handle:
-            return handle.readline().strip().split(",") == TABLE_COLUMNS
+            header = handle.readline().strip().split(",")
     except (OSError, UnicodeDecodeError):
         return False
+    base = TABLE_COLUMNS[:len(TABLE_COLUMNS) - len(COMPARISON_COLUMNS)]
+    return header in (TABLE_COLUMNS, base)  # tables written before the comparison columns too
 
 
 def _read_manifest(run: TableRun) -> TableRun:
@@ -251,11 +254,18 @@ def _dataset(manifest: dict) -> str:
     if not isinstance(dataset, dict):
         return "not recorded"
     text = f"{dataset.get('name', '?')}, {dataset.get('n_tracks', '?')} usable tracks"
+    coverage = dataset.get("coverage")
+    if isinstance(coverage, dict) and coverage.get("description"):
+        text += f" ({_escape(coverage['description'])})"
     skipped = manifest.get("skipped_tracks")
     if skipped:
         text += f", {len(skipped)} skipped"
-    if dataset.get("path"):
-        text += f" (`{dataset['path']}`)"
+    if dataset.get("path_as_given"):
+        text += f"; folder given to the run: `{dataset['path_as_given']}`"
+        if dataset.get("path") and dataset["path"] != dataset["path_as_given"]:
+            text += f" (`{dataset['path']}` on the machine that ran it)"
+    elif dataset.get("path"):
+        text += f"; folder `{dataset['path']}` on the machine that ran it"
     return text
 
 
@@ -272,19 +282,48 @@ def _table_markdown(csv: Path) -> list[str]:
     for metric, part in frame.groupby("metric", sort=False):
         values = pd.concat([part["paper_mean"], part["our_mean"]]).astype(float).abs().dropna()
         decimals[metric] = 4 if len(values) and values.max() <= 1.0 else 2
-    lines = ["| Scheme | Metric | Paper | Ours | Ours - paper | Folds | Status |", "|---|---|---:|---:|---:|---:|---|"]
+    compared = set(COMPARISON_COLUMNS) <= set(frame.columns)
+    lines = []
+    if compared:
+        lines += [f"**Verdict:** {_escape(table_verdict(frame).text())}. Per cell below: our 95 % interval, the "
+                  "p-value of the test named in the CSV's `test` column, and the verdict at the 5 % level "
+                  "(not corrected for the number of cells).", ""]
+    header = "| Scheme | Metric | Paper | Ours | Ours - paper | Folds | Status |"
+    rule = "|---|---|---:|---:|---:|---:|---|"
+    if compared:
+        header += " 95 % CI | p | Verdict |"
+        rule += "---:|---:|---|"
+    lines += [header, rule]
     for row in frame.to_dict("records"):
         d = decimals[row["metric"]]
         difference = _number(row.get("difference"), d)
         if difference not in ("—",) and not difference.startswith("-"):
             difference = "+" + difference
         folds = row.get("folds_run")
-        lines.append("| " + " | ".join([
+        cells = [
             _escape(row["scheme"]), _escape(row["metric"]), _mean_std(row["paper_mean"], row.get("paper_std"), d),
             _mean_std(row["our_mean"], row.get("our_std"), d), difference,
             "—" if folds is None or (isinstance(folds, float) and math.isnan(folds)) else str(int(folds)),
-            _escape(row.get("status", ""))]) + " |")
+            _escape(row.get("status", ""))]
+        if compared:
+            low, high = _number(row.get("ci95_low"), d), _number(row.get("ci95_high"), d)
+            verdict = row.get("verdict")
+            verdict = "—" if not isinstance(verdict, str) or verdict == "n/a" else verdict
+            cells += ["—" if "—" in (low, high) else f"{low} – {high}", _p_value(row.get("p_value")),
+                      f"**{verdict}**" if verdict in ("lower", "higher") else verdict]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _p_value(value) -> str:
+    """A p-value with 2 significant digits, ``< 0.001`` below that; ``—`` when there is none."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    if math.isnan(value):
+        return "—"
+    return "< 0.001" if value < 0.001 else f"{value:.2g}"
 
 
 def _confusion_links(run: TableRun, base: Path) -> str | None:
@@ -415,8 +454,14 @@ def build_report(results_dir: str | Path, known_tables: list[tuple[str, object, 
              "from the result files alone; nothing here is typed in by hand. Paper numbers come from each "
              "paper's `tables.py`. *Canonical* tables are complete full-protocol runs; *partial* tables come "
              "from runs with fewer folds, an epoch cap or a scheme subset (or a full run not finished) and are "
-             "not reproductions. A row's `reproduced` status says that this code trained and tested the scheme, "
-             "not that the numbers agree. Confusion matrices are summed over the folds the run completed.", ""]
+             "not reproductions. A row's `reproduced` status says that this code trained and tested the scheme "
+             "under the paper's full protocol on the whole published dataset, not that the numbers agree; a run "
+             "on part of the dataset says `subset: 100/1000 tracks` instead. Whether the numbers agree is the "
+             "verdict: each compared cell's 95 % interval and test (Welch's t-test over folds where the paper "
+             "gives a std over its folds, a one-sample t-test where it gives none, a bootstrap over the test "
+             "clips for single-split tables), and per table the number of cells consistent with the paper at "
+             "the 5 % level after Holm's correction. Confusion matrices are summed over the folds the run "
+             "completed.", ""]
     lines += ["## Overview", "", "| Table | Make target | Results |", "|---|---|---|"]
     for name, spec, problem in known:
         target = f"`make {spec.make_target}`" if spec is not None else "—"

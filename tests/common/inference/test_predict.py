@@ -261,3 +261,12 @@ def test_a_folder_given_as_a_file_is_named_as_a_folder(tmp_path):
 
     with pytest.raises(AudioError, match="is a folder, not an audio file"):
         prepare_file(table3_gtzan(), tmp_path)
+
+
+def test_a_variant_runs_caps_are_read_back_with_it(tmp_path):
+    # a group-aware split or a user's scheme module is part of the run's caps: predict must name it
+    from common.inference.runs import _caps
+
+    caps = RunCaps(folds_run=1, folds_in_protocol=10, epochs=2, schemes=("R0",), group_duplicates=True)
+    assert _caps({"caps": caps.as_dict()}) == caps
+    assert "group-aware split" in _caps({"caps": caps.as_dict()}).describe()

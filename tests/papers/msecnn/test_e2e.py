@@ -49,8 +49,10 @@ def test_table1_end_to_end(tmp_path):
     out = table_folder(tmp_path / "results", "msecnn", "table1_mtat")  # epochs <= 2: a partial table
     csv = pd.read_csv(out / "table1_mtat.csv")
     assert len(csv) == len(frame) == 15     # 5 rows with ROC-AUC and PR-AUC, 5 with ROC-AUC only
-    ours = csv[csv["status"] == "partial: 1/1 folds, epochs <= 2"]
+    ours = csv[csv["status"] == "subset: 4/25863 tracks, partial: 1/1 folds, epochs <= 2"]  # not the release
     assert sorted(set(ours["scheme"])) == ["FCN-5", "MsE-CNN"]
+    # one test split: a seeded bootstrap over its 4 test clips, recomputed from the stored per-clip scores
+    assert ours["test"].str.startswith("bootstrap, ").all() and ours["ci95_low"].notna().all()
     assert set(ours["metric"]) == {"roc_auc", "pr_auc"}
     assert ours["our_mean"].between(0.0, 1.0).all() and (ours["folds_run"] == 1).all()
     assert (csv.loc[csv["status"] == "paper-only", "our_mean"].isna()).all()
@@ -64,6 +66,7 @@ def test_table1_end_to_end(tmp_path):
     assert manifest["dataset"]["notes"]["clips_per_subset"] == {"train": 7, "validation": 2, "test": 5}
 
     record = fold_record(tmp_path / "results", "msecnn", "table1_mtat", "MsE-CNN")
+    assert record["evidence"]["arrays"]["scores"] == {"shape": [4, 50], "dtype": "float32"}
     assert record["details"]["n_clips"] == {"train": 6, "validation": 2, "test": 4}
     # "auto" acceleration: mixed precision with a GPU, XLA with exactly one (Keras: not under tf.distribute)
     assert record["details"]["precision_policy"] == ("mixed_float16" if gpu_count() > 0 else "float32")
