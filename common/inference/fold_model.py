@@ -239,12 +239,16 @@ def fold_model(source: FoldSource) -> FoldModel:
     """Rebuild the fold's model as its protocol builds it, with the fold's checkpoint and input transform.
 
     Calls ``fold_model(source)`` of the table's inference adapter, the module named by
-    :attr:`TableSpec.inference <common.runner.spec.TableSpec.inference>` (``papers.<paper>.inference``).
+    :attr:`TableSpec.inference <common.runner.spec.TableSpec.inference>` (``papers.<paper>.inference``);
+    a row added from a user's scheme module (``--scheme-module``) carries its own ``predictor``.
 
     Raises:
         ConfigError: the table has no inference adapter, the scheme is not supported yet, or its
             checkpoint does not load.
     """
+    predictor = getattr(source.scheme, "predictor", None)
+    if predictor is not None:           # a row added from a user's scheme module brings its own
+        return predictor(source)
     name = getattr(source.spec, "inference", None)
     if not name:
         raise not_supported(source, f"the table {source.spec.paper}.{source.spec.table_id} names no inference adapter")

@@ -173,7 +173,7 @@ def table_verdict(frame: pd.DataFrame):
         return table_summary([], [], [])
     p_values = pd.to_numeric(frame["p_value"], errors="coerce").to_numpy(float)
     differences = pd.to_numeric(frame["difference"], errors="coerce").to_numpy(float)
-    return table_summary(p_values, differences, frame["verdict"].fillna("n/a").astype(str).tolist())
+    return table_summary(p_values, differences, [v if isinstance(v, str) else "n/a" for v in frame["verdict"]])
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> None:

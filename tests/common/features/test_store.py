@@ -128,3 +128,29 @@ def test_standardized_view_and_streamed_elementwise_statistics():
     np.testing.assert_allclose(view[np.array([2, 5])], (rows[[2, 5]] - mean) / std, rtol=1e-5)
     x, = list(clip_dataset(view, None, 37, shuffle=False).take(1))
     np.testing.assert_allclose(x.numpy().mean(axis=0)[1:], 0.0, atol=1e-4)
+
+
+def _peak_bytes_of_a_build(folder, n_clips, shape=(96, 128)):
+    """Peak Python/NumPy heap (tracemalloc) while a store of ``n_clips`` generated clips is fingerprinted and built."""
+    import tracemalloc
+
+    def clip(clip_id):  # made on request, as a feature cache read-back is: nothing is held between calls
+        return np.full(shape, float(int(clip_id[1:]) % 50), dtype=np.float32)
+
+    ids = [f"c{i}" for i in range(n_clips)]
+    tracemalloc.start()
+    try:
+        store = ClipFeatureStore.build(folder, ids, clip, dtype="float32")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(store.features[n_clips - 1], clip(ids[-1]))
+    return peak
+
+
+def test_a_store_build_holds_a_few_clips_in_memory_not_the_whole_split(tmp_path):
+    clip_bytes = 96 * 128 * 4
+    small = _peak_bytes_of_a_build(tmp_path / "small", 16)
+    large = _peak_bytes_of_a_build(tmp_path / "large", 256)  # 12 MiB of features, written through a memory map
+    assert large < 8 * clip_bytes, f"peak {large} bytes for 256 clips of {clip_bytes} bytes"
+    assert large < 2 * small + clip_bytes  # flat in the number of clips

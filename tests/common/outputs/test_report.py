@@ -95,7 +95,7 @@ def test_report_sections_rows_caps_links_and_not_run(tmp_path):
     assert "| CNN \\| big | accuracy | 79.80 ± 1.70 | 70.00 ± 11.55 | -9.80 | 10 | reproduced |" in canonical
     assert "| \\[ref\\] | accuracy | 50.00 | — | — | 0 | paper-only |" in canonical
     assert "| Caps | full protocol |" in canonical and "| Status | complete |" in canonical
-    assert "gtzan, 40 usable tracks (`/data/gtzan`)" in canonical
+    assert "gtzan, 40 usable tracks; folder `/data/gtzan` on the machine that ran it" in canonical
     assert "4,611 s (1 h 17 min)" in canonical and "2 CPU cores; no GPU" in canonical and "`abc1234`" in canonical
     assert "![toy.table_toy: paper vs this run](toy/table_toy.png)" in canonical
     assert "[matrices (CSV)](toy/table_toy_confusion.csv)" in canonical
@@ -133,6 +133,7 @@ def test_older_manifest_caps_and_fractions(tmp_path):
 
 
 def test_write_report_and_cli(tmp_path, monkeypatch):
+    import common.cli
     import common.registry
 
     fake_results(tmp_path)
@@ -189,3 +190,26 @@ def test_a_broken_paper_module_does_not_hide_the_results(tmp_path, monkeypatch):
     text = build_report(fake_results(tmp_path))
     assert "### toy.table_toy — toy table" in text
     assert "*The table definitions could not be imported (SyntaxError: bad paper module)" in text
+
+
+def test_report_gives_the_dataset_status_and_a_verdict_per_table_and_cell(tmp_path):
+    from common.outputs.result_tables import PaperResult, build_table, write_csv
+
+    folds = [{"accuracy": v} for v in (70.0, 80.0, 90.0, 80.0, 60.0, 90.0, 60.0, 70.0, 90.0, 80.0)]
+    frame = build_table(["A", "B"], ["accuracy"], {"A": {"accuracy": PaperResult(79.8, 1.7)},
+                                                   "B": {"accuracy": PaperResult(95.0, 1.0)}},
+                        {"A": folds, "B": folds}, trainable={"A", "B"}, n_tracks=100, folds_in_protocol=10,
+                        dataset_status="subset: 100/1000 tracks")
+    (tmp_path / "toy").mkdir()
+    write_csv(frame, tmp_path / "toy" / "table_toy.csv")
+    _manifest(tmp_path / "toy" / "table_toy_manifest.json", status="complete",
+              dataset={"name": "gtzan", "n_tracks": 100, "path": "/work/shared/data/gtzan-mini",
+                       "path_as_given": "../shared/data/gtzan-mini",
+                       "coverage": {"description": "subset: 100/1000 tracks"}})
+    text = build_report(tmp_path, known_tables=[])
+    assert ("gtzan, 100 usable tracks (subset: 100/1000 tracks); folder given to the run: "
+            "`../shared/data/gtzan-mini` (`/work/shared/data/gtzan-mini` on the machine that ran it)") in text
+    assert ("**Verdict:** 1 of 2 cells consistent with the paper at the 5 % level (Holm); 1 lower.") in text
+    assert "| Status | 95 % CI | p | Verdict |" in text
+    assert "| A | accuracy | 79.80 ± 1.70 | 77.00 ± 11.60 | -2.80 | 10 | subset: 100/1000 tracks | 68.71 – 85.29 | 0.47 | consistent |" in text
+    assert "| **lower** |" in text

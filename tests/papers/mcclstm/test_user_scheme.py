@@ -127,3 +127,9 @@ def test_example_model_through_the_cli_on_gtzan_mini(gtzan_mini, tmp_path, capsy
     clip = next(iter(sorted((Path(gtzan_mini) / "genres" / "blues").iterdir())))
     probabilities = fold.probabilities(prepare_file(spec, clip))
     assert probabilities.shape == (10,) and probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+    # ... and the predict command applies the row like any scheme of the table
+    capsys.readouterr()
+    assert main(["predict", "mcclstm.table3_gtzan", "SmallCNN", str(clip), "--results-dir", str(results),
+                 "--work-dir", str(work), "--scheme-module", str(module), "--top", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert f"{clip} (" in printed and "top 2 classes" in printed

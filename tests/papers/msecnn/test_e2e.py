@@ -49,7 +49,7 @@ def test_table1_end_to_end(tmp_path):
     out = table_folder(tmp_path / "results", "msecnn", "table1_mtat")  # epochs <= 2: a partial table
     csv = pd.read_csv(out / "table1_mtat.csv")
     assert len(csv) == len(frame) == 15     # 5 rows with ROC-AUC and PR-AUC, 5 with ROC-AUC only
-    ours = csv[csv["status"] == "subset: 4/25863 tracks, partial: 1/1 folds, epochs <= 2"]  # not the release
+    ours = csv[csv["status"] == "subset: 12/25863 tracks, partial: 1/1 folds, epochs <= 2"]  # not the release
     assert sorted(set(ours["scheme"])) == ["FCN-5", "MsE-CNN"]
     # one test split: a seeded bootstrap over its 4 test clips, recomputed from the stored per-clip scores
     assert ours["test"].str.startswith("bootstrap, ").all() and ours["ci95_low"].notna().all()
