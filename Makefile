@@ -70,6 +70,7 @@ help:
 	@echo "Tests and benchmarks:"
 	@echo "  make test  test-fast                    the test suite (test-fast: without end-to-end runs)"
 	@echo "  make bench  bench-table3                throughput; full-scale Table 3 projection"
+	@echo "  make bench-scale TABLE=paper.table      a table's stage costs at three stand-in sizes, growth, projection"
 	@echo "  make setup  clean-work                  make .venv only; delete WORK_DIR (caches, checkpoints)"
 
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -97,6 +98,15 @@ bench: setup
 bench-table3: setup
 	$(PY) -m benchmarks.table3_scale --out $(call q,$(RESULTS_DIR)/bench) --records $(call q,$(RESULTS_DIR)/mcclstm) \
 	    $(if $(SCHEMES),--schemes $(call q,$(SCHEMES)))
+
+# Scale benchmark of one table (stand-in at three sizes growing 4x; timing only, never accuracy):
+#   make bench-scale TABLE=crnn_tf.table2_fma [SIZES=20,80,320] [WORKERS=N]
+# Writes $(RESULTS_DIR)/bench/scale_<table>.{csv,json}.
+SIZES ?=
+.PHONY: bench-scale
+bench-scale: setup
+	$(PY) -m benchmarks.scale '$(TABLE)' --out $(RESULTS_DIR)/bench $(if $(SIZES),--sizes $(SIZES)) \
+	    $(if $(WORKERS),--workers $(WORKERS))
 
 all-results: setup
 	$(PY) -m common.cli all-results $(RUN_OPTS)

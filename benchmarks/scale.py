@@ -10,7 +10,8 @@ previous one), in a fresh child process per size (so that peak memory is per siz
    :func:`benchmarks.table3_scale.build_stand_in`, looped ``gtzan-mini`` clips), audio a tone
    plus noise. **Timing only: a stand-in is never used for accuracy.**
 2. **Stages**, through the table's own code: ``index`` (``spec.dataset.index``),
-   ``content_hashes`` (:class:`common.runner.identity.ContentHashes`, as a run does), ``features``
+   ``content_hashes`` (:class:`common.runner.identity.ContentHashes`, as a run does), ``startup``
+   (one extraction here: library imports, once per run), ``features``
    (:func:`common.runner.prepare_features` into an empty cache, ``--workers`` processes), and
    with ``--epoch`` one epoch of one scheme on fold 0 through the runner
    (:func:`benchmarks.table3_scale.make_benchmark_plan` / ``project_epoch``). Each stage
@@ -62,7 +63,7 @@ class StandIn:
         full_tracks: tracks of the real dataset (the papers and releases; see the module text).
         seconds: mean duration of a real track, s.
         audio: format written, e.g. ``"mp3 44.1 kHz stereo"``.
-        write: ``(folder, n_tracks) -> data_dir``.
+        write: ``(folder, n_tracks, seconds) -> data_dir`` (``seconds`` per track).
     """
 
     dataset: str
@@ -72,42 +73,42 @@ class StandIn:
     write: object
 
 
-def _write_gtzan(folder: Path, n: int) -> Path:
+def _write_gtzan(folder: Path, n: int, seconds: float) -> Path:
     from benchmarks.table3_scale import build_stand_in
 
-    return Path(build_stand_in(folder, n, 30.0, DEFAULT_SOURCE)["data_dir"])
+    return Path(build_stand_in(folder, n, seconds, DEFAULT_SOURCE)["data_dir"])
 
 
-def _write_ballroom(folder: Path, n: int) -> Path:
+def _write_ballroom(folder: Path, n: int, seconds: float) -> Path:
     from common.datasets import ballroom
     from tests.common.datasets.generated_trees import write_ballroom
 
     styles = list(ballroom.FOLDER_CLASSES)
     counts = {s: n // len(styles) + (1 if i < n % len(styles) else 0) for i, s in enumerate(styles)}
-    return write_ballroom(folder, counts, seconds=(30.0,), sample_rate=44100, file_list=True).parent
+    return write_ballroom(folder, counts, seconds=(seconds,), sample_rate=44100, file_list=True).parent
 
 
-def _write_soundtracks(folder: Path, n: int) -> Path:
+def _write_soundtracks(folder: Path, n: int, seconds: float) -> Path:
     from common.datasets import soundtracks
     from tests.common.datasets.generated_trees import write_soundtracks
 
     n1 = max(1, round(n * 360 / 470))
     labels = [soundtracks.CLASSES[k % len(soundtracks.CLASSES)] for k in range(n)]
-    write_soundtracks(folder, labels[:n1], labels[n1:] or labels[:1], seconds=(15.0,), sample_rate=44100)
+    write_soundtracks(folder, labels[:n1], labels[n1:] or labels[:1], seconds=(seconds,), sample_rate=44100)
     return folder
 
 
-def _write_mtat(folder: Path, n: int) -> Path:
+def _write_mtat(folder: Path, n: int, seconds: float) -> Path:
     from common.datasets import magnatagatune
     from tests.mtat_fixtures import Clip, write_mtat_tree
 
     tags = [f"tag{k:02d}" for k in range(50)]
-    clips = [Clip(clip_id=str(k + 2), folder=magnatagatune.FOLDERS[k % 16], seconds=29.1,
+    clips = [Clip(clip_id=str(k + 2), folder=magnatagatune.FOLDERS[k % 16], seconds=seconds,
                   tags={tags[k % 50], tags[(7 * k + 3) % 50]}, frequency=200.0 + 5 * (k % 50)) for k in range(n)]
     return write_mtat_tree(folder, clips, tags, sample_rate=16000)
 
 
-def _write_fma(folder: Path, n: int) -> Path:
+def _write_fma(folder: Path, n: int, seconds: float) -> Path:
     from common.datasets import fma
     from tests.audio_fixtures import write_audio
     from tests.fma_fixtures import write_tracks_csv
@@ -117,17 +118,17 @@ def _write_fma(folder: Path, n: int) -> Path:
         split = fma.SPLITS[0 if k % 10 < 8 else (1 if k % 10 == 8 else 2)]  # ~ 19,922 / 2,505 / 2,573
         genre = fma.GENRES[k % len(fma.GENRES)]
         rows.append({"track_id": k + 2, "subset": "medium", "split": split, "genre_top": genre})
-        write_audio(fma.audio_path(folder, k + 2), 30.0, 44100, frequency=150.0 + 10 * (k % 16), seed=k, channels=2)
+        write_audio(fma.audio_path(folder, k + 2), seconds, 44100, frequency=150.0 + 10 * (k % 16), seed=k, channels=2)
     write_tracks_csv(folder / "fma_metadata" / "tracks.csv", rows)
     return folder
 
 
-def _write_ismir2004(folder: Path, n: int) -> Path:
+def _write_ismir2004(folder: Path, n: int, seconds: float) -> Path:
     from common.datasets import ismir2004
     from tests.ismir2004_fixtures import write_ismir2004_tree
 
     per_class = max(1, round(n / 2 / len(ismir2004.CLASSES)))  # training and development halves
-    return write_ismir2004_tree(folder, {"training": per_class, "development": per_class}, seconds=250.0,
+    return write_ismir2004_tree(folder, {"training": per_class, "development": per_class}, seconds=seconds,
                                 sample_rate=44100)
 
 
@@ -155,7 +156,7 @@ def _disk_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) if Path(folder).exists() else 0
 
 
-def run_size(table: str, n: int, work: Path, workers: int | None, epoch: bool) -> dict:
+def run_size(table: str, n: int, work: Path, workers: int | None, epoch: bool, seconds: float | None = None) -> dict:
     """Build the stand-in of ``n`` tracks and time the stages (module text, step 2).
 
     Returns:
@@ -177,7 +178,7 @@ def run_size(table: str, n: int, work: Path, workers: int | None, epoch: bool) -
     for folder in (data, cache, work / "runner"):
         shutil.rmtree(folder, ignore_errors=True)
     start = time.perf_counter()
-    data_dir = stand_in.write(data, n)
+    data_dir = stand_in.write(data, n, seconds or stand_in.seconds)
     out = {"tracks": n, "stand_in_s": time.perf_counter() - start, "stand_in_bytes": _disk_bytes(data),
            "load_average": _load_average(), "stages": []}
 
@@ -194,6 +195,17 @@ def run_size(table: str, n: int, work: Path, workers: int | None, epoch: bool) -
     out["indexed_tracks"] = len(index.tracks)
     hashes = ContentHashes(cache)
     stage("content_hashes", lambda: (tracks_digest(list(index.tracks), hashes), hashes.save()), cache)
+
+    def startup():
+        from common.errors import AudioError
+
+        try:
+            spec.extractor()(index.tracks[0].path)
+        except AudioError:  # an unusable first track still paid the imports; prepare_features reports it
+            pass
+
+    if index.tracks:  # library start-up (imports, FFT plans), paid once per process: not in the growth
+        stage("startup", startup)
 
     def features():
         result = prepare_features(spec, index, cache, progress=False, workers=workers)
@@ -243,8 +255,12 @@ def default_sizes(full: int, largest: int, growth: int = 4) -> list[int]:
 
 
 def run_benchmark(table: str, sizes: list[int], out: str | os.PathLike, work: str | os.PathLike | None = None,
-                  workers: int | None = None, epoch: bool = False, in_process: bool = False):
+                  workers: int | None = None, epoch: bool = False, in_process: bool = False,
+                  seconds: float | None = None):
     """Run every size (a child process each unless ``in_process``), fit, project; write CSV and JSON.
+
+    ``seconds`` overrides the tracks' real duration (quick runs; the projection then is not the
+    real dataset's).
 
     Returns:
         ``(frame, csv_path, json_path)``.
@@ -265,11 +281,11 @@ def run_benchmark(table: str, sizes: list[int], out: str | os.PathLike, work: st
             folder = work / f"n{n}"
             folder.mkdir(parents=True, exist_ok=True)
             if in_process:
-                result = run_size(table, n, folder, workers, epoch)
+                result = run_size(table, n, folder, workers, epoch, seconds)
             else:
                 command = [sys.executable, "-m", "benchmarks.scale", table, "--one-size", str(n), "--work",
                            str(folder)] + (["--workers", str(workers)] if workers else []) + (
-                               ["--epoch"] if epoch else [])
+                               ["--epoch"] if epoch else []) + (["--seconds", str(seconds)] if seconds else [])
                 subprocess.run(command, check=True)
                 result = json.loads((folder / "size.json").read_text())
             print(f"  {table} n={n}: " + ", ".join(f"{s['stage']} {s['seconds']:.2f} s" for s in result["stages"])
@@ -284,9 +300,9 @@ def run_benchmark(table: str, sizes: list[int], out: str | os.PathLike, work: st
     for name in dict.fromkeys(s["stage"] for r in results for s in r["stages"]):
         points = [(r["tracks"], s["seconds"], s["disk_bytes"], s["peak_rss_mib"])
                   for r in results for s in r["stages"] if s["stage"] == name]
-        n, seconds, disk, rss = (np.array(v, float) for v in zip(*points))
+        n, times, disk, rss = (np.array(v, float) for v in zip(*points))
         rows.append({"table": table, "stage": name, "tracks": stand_in.full_tracks, **{
-            k: v for k, v in project(n, seconds, stand_in.full_tracks).items()},
+            k: v for k, v in project(n, times, stand_in.full_tracks).items()},
             "disk_exponent": growth_exponent(n, disk), "rss_exponent": growth_exponent(n, rss),
             "projected_disk_bytes": float(disk[-1] * stand_in.full_tracks / n[-1]) if n[-1] else float("nan"),
             "kind": "growth"})
@@ -299,7 +315,8 @@ def run_benchmark(table: str, sizes: list[int], out: str | os.PathLike, work: st
 
     write_json({"note": "stand-in datasets (real layout and format, generated audio): timing only, never accuracy",
                 "table": table, "dataset": spec.dataset.name, "full_tracks": stand_in.full_tracks,
-                "full_seconds_per_track": stand_in.seconds, "audio": stand_in.audio, "sizes": sizes,
+                "full_seconds_per_track": stand_in.seconds, "seconds_per_track_run": seconds or stand_in.seconds,
+                "audio": stand_in.audio, "sizes": sizes,
                 "workers": workers, "device": device_name(), "host": platform.node(), "cpu_count": os.cpu_count(),
                 "load_average_start": load_start, "load_average_end": _load_average(),
                 "keras_backend": keras.backend.backend(), "versions": library_versions(), "sizes_run": results,
@@ -319,6 +336,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epoch", action="store_true", help="also one epoch of the first scheme on fold 0")
     parser.add_argument("--out", default="results/bench", help="folder of the CSV and JSON")
     parser.add_argument("--work", default=None, help="scratch folder (default: a temporary one, removed)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="seconds per stand-in track (default: the real dataset's; shorter: a quick run only)")
     parser.add_argument("--one-size", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
@@ -326,7 +345,7 @@ def main(argv=None) -> int:
 
         import_tensorflow_quietly()
     if args.one_size is not None:
-        result = run_size(args.table, args.one_size, Path(args.work), args.workers, args.epoch)
+        result = run_size(args.table, args.one_size, Path(args.work), args.workers, args.epoch, args.seconds)
         (Path(args.work) / "size.json").write_text(json.dumps(result))
         return 0
     from common.registry import available_tables
@@ -336,7 +355,8 @@ def main(argv=None) -> int:
     full = STAND_INS[available_tables()[args.table]().dataset.name].full_tracks
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else \
         default_sizes(full, args.largest or max(1, full // 16), args.growth)
-    frame, csv_path, json_path = run_benchmark(args.table, sizes, args.out, args.work, args.workers, args.epoch)
+    frame, csv_path, json_path = run_benchmark(args.table, sizes, args.out, args.work, args.workers, args.epoch,
+                                               seconds=args.seconds)
     growth = frame[frame.get("kind") == "growth"] if "kind" in frame else frame.iloc[0:0]
     print(growth[["stage", "exponent", "projected_s_power", "projected_s_linear"]].to_string(index=False))
     print(f"wrote {csv_path} and {json_path}")

@@ -60,3 +60,17 @@ def test_a_second_run_over_workers_reads_the_cache(tmp_path, monkeypatch):
     prepare_features(spec, index, tmp_path / "cache", progress=False, workers=2)
     _, _, _, cache = prepare_features(spec, index, tmp_path / "cache", progress=False, workers=2)
     assert (cache.stats.hits, cache.stats.computed) == (20, 0)
+
+
+def test_the_workers_option_reaches_the_extraction(tmp_path, capsys, monkeypatch):
+    from common import cli
+    from common.features.cache import WORKERS_ENVIRONMENT, feature_workers
+
+    monkeypatch.delenv(WORKERS_ENVIRONMENT, raising=False)
+    code = cli.main(["run", "mcclstm.table3_gtzan", "--data-dir", str(tmp_path / "absent"), "--results-dir",
+                     str(tmp_path / "r"), "--work-dir", str(tmp_path / "w"), "--workers", "0"])
+    assert code == 2 and "--workers must be at least 1" in capsys.readouterr().err
+    monkeypatch.setenv(WORKERS_ENVIRONMENT, "1")
+    cli.main(["run", "mcclstm.table3_gtzan", "--data-dir", str(tmp_path / "absent"), "--results-dir",
+              str(tmp_path / "r"), "--work-dir", str(tmp_path / "w"), "--workers", "3"])
+    assert feature_workers() == 3

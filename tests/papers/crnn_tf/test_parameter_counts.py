@@ -33,7 +33,7 @@ NOTEBOOK_COUNTS = {
     "CRNN-TF (GRU) row": ({50: 1_006_322},
                           lambda n: models.build_crnn_tf(n, "tags", replace(CRNNTFConfig(), **GRU_ROW_CHANGES))),
     "CRNN-TF (GRU) row, FMA": ({16: 1_004_112}, lambda n: models.build_crnn_tf(
-        n, "genres", replace(CRNNTFConfig(), **GRU_ROW_CHANGES, **GRU_ROW_FMA_CHANGES))),
+        n, "genres", replace(CRNNTFConfig(), **{**GRU_ROW_CHANGES, **GRU_ROW_FMA_CHANGES}))),
     # 1.ipynb cell 3 (MTAT) and cell 13 (FMA)
     "FCN": ({50: 17_372_594, 16: 17_302_928}, lambda n: models.build_fcn_authors(n)),
     # 1.ipynb cell 5 (MTAT) and cell 15 (FMA)

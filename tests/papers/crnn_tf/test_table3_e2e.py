@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common import cli
+from common import cli, registry
 from common.errors import ConfigError
 from common.runner import run_table
 from papers.crnn_tf import models
@@ -85,7 +85,7 @@ def test_missing_weights_stop_the_run_before_any_work(tmp_path, monkeypatch, cap
                   results_dir=tmp_path / "r", work_dir=tmp_path / "w", progress=False)
     # through the command line: the variable named in the message, exit status 2, no traceback
     monkeypatch.setenv("CRNN_TF_WEIGHTS", str(tmp_path / "absent.weights.h5"))
-    monkeypatch.setattr(cli, "PAPERS", ("crnn_tf",))  # only this paper's tables need importing here
+    monkeypatch.setattr(registry, "PAPERS", ("crnn_tf",))  # only this paper's tables need importing here
     code = cli.main(["run", "crnn_tf.table3_gtzan", "--data-dir", str(tmp_path), "--results-dir", str(tmp_path / "r"),
                      "--work-dir", str(tmp_path / "w"), "--no-progress"])
     err = capsys.readouterr().err

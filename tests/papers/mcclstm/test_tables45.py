@@ -59,8 +59,8 @@ def test_tables_are_listed_for_the_cli_and_all_results_and_have_make_targets():
     assert listed["mcclstm.table5_soundtracks"] is tables.table5_soundtracks
     assert tables.table4_ballroom().make_target == "table4-ballroom"
     makefile = (REPO / "Makefile").read_text()
-    assert "table4-ballroom: setup\n\t$(RUN) mcclstm.table4_ballroom --data-dir $(BALLROOM_DIR)" in makefile
-    assert "table5-soundtracks: setup\n\t$(RUN) mcclstm.table5_soundtracks --data-dir $(SOUNDTRACKS_DIR)" in makefile
+    assert "table4-ballroom: setup\n\t$(RUN) mcclstm.table4_ballroom --data-dir $(call q,$(BALLROOM_DIR))" in makefile
+    assert "table5-soundtracks: setup\n\t$(RUN) mcclstm.table5_soundtracks --data-dir $(call q,$(SOUNDTRACKS_DIR))" in makefile
 
 
 # --- variable chunk counts: no padding reaches a prediction ----------------------------------------
