@@ -16,6 +16,7 @@ One fold = the standard split (folders 0-b train, c validation, d-f test):
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Callable
 
 import keras
 import numpy as np
@@ -66,6 +67,27 @@ def run_model_fold(model_name: str, model_config: FCNConfig, training: TrainingC
         stores it beside the fold record for the bootstrap interval); details hold the clip counts per split, the validation metrics, epochs, throughput, parameter count, the
         precision policy and the tags left out of the test averages (no positive test clip).
     """
+    return run_tagging_fold(lambda n_tags: build_model(model_name, n_tags, model_config), model_name, training,
+                            store_dtype, context, extra_details={"model_config": asdict(model_config)})
+
+
+def run_tagging_fold(build: Callable[[int], keras.Model], model_name: str, training: TrainingConfig,
+                     store_dtype: str, context: FoldContext, extra_details: dict | None = None) -> FoldOutcome:
+    """One Table 1 fold of any clip tagging model: the steps of the module text with the model from ``build``.
+
+    Args:
+        build: ``n_tags -> Keras model`` mapping a batch of clips ``(batch, n_mels, n_frames)`` float32
+            to tag probabilities ``(batch, n_tags)``; called inside the precision policy and the
+            distribution strategy's scope.
+        model_name: the row's name (``details.model``).
+        training: training settings.
+        store_dtype: dtype of the memory-mapped feature stores.
+        context: fold data from the runner.
+        extra_details: added to the fold record's details (e.g. the model configuration).
+
+    Returns:
+        as :func:`run_model_fold`.
+    """
     split = context.split
     n_tags = len(context.index.classes)
     parts = {"train": split.train, "validation": split.validation, "test": split.test}
@@ -79,7 +101,7 @@ def run_model_fold(model_name: str, model_config: FCNConfig, training: TrainingC
     # without positives); the table's metrics are computed with scikit-learn below.
     strategy = distribution_strategy()
     with precision_policy(training) as policy, strategy.scope():
-        model = build_model(model_name, n_tags, model_config)
+        model = build(n_tags)
         train_ds = clip_dataset(stores["train"].features, targets["train"], training.batch_size, shuffle=True,
                                 seed=context.seed)
         val_ds = (clip_dataset(stores["validation"].features, targets["validation"], training.batch_size,
@@ -107,7 +129,7 @@ def run_model_fold(model_name: str, model_config: FCNConfig, training: TrainingC
         "test_tags_left_out": [t for t, ok in zip(classes, evaluable) if not ok],
         "test_scores_file": str(context.work_dir / "test_scores.npy"), "test_ids": list(split.test),
         "feature_store": str(root), "store_dtype": store_dtype,
-        "model_config": asdict(model_config), "history": result.history,
+        "history": result.history, **(extra_details or {}),
     }
     if val_scores is not None and evaluable_tags(targets["validation"]).any():
         details["validation_roc_auc"] = macro_roc_auc(targets["validation"], val_scores)

@@ -25,17 +25,13 @@ from functools import partial
 from pathlib import Path
 
 import keras
-import numpy as np
 
-from common.evaluation.metrics import evaluable_tags, macro_pr_auc, macro_roc_auc
-from common.features.store import split_feature_stores, table_store_root
 from common.runner.identity import file_code_version
 from common.runner.scheme_module import SchemeModule, SchemeModuleRef, TableInput, build_checked
 from common.runner.spec import FoldContext, FoldOutcome, Scheme
-from common.training.pipeline import clip_dataset
-from common.training.trainer import TrainingConfig, distribution_strategy, precision_policy, train
+from common.training.trainer import TrainingConfig
 from papers.msecnn.config import N_TAGS
-from papers.msecnn.protocol import run_model_fold, tag_scores
+from papers.msecnn.protocol import run_model_fold, run_tagging_fold
 from papers.msecnn.tables import prepare_clip
 
 
@@ -94,54 +90,11 @@ def run_user_fold(ref: SchemeModuleRef, input_shape: tuple, training: TrainingCo
         ConfigError: the module changed since the run was planned, or its model does not fit.
     """
     module = ref.load()
-    split = context.split
-    n_tags = len(context.index.classes)
-    parts = {"train": split.train, "validation": split.validation, "test": split.test}
-    root = table_store_root(context.work_dir)
-    stores = split_feature_stores(split, context.features, root, store_dtype)
-    targets = {part: context.targets(ids) for part, ids in parts.items() if ids}
-
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(context.seed)
-    strategy = distribution_strategy()
     table_input_ = TableInput(shape=tuple(input_shape), meaning="one clip spectrogram", outputs="tags",
-                              n_outputs=n_tags, aggregation="")
-    with precision_policy(training) as policy, strategy.scope():
-        model = build_checked(module, table_input_, n_tags)
-        train_ds = clip_dataset(stores["train"].features, targets["train"], training.batch_size, shuffle=True,
-                                seed=context.seed)
-        val_ds = (clip_dataset(stores["validation"].features, targets["validation"], training.batch_size,
-                               shuffle=False) if "validation" in stores else None)
-        result = train(model, train_ds, val_ds, training, loss="binary_crossentropy",
-                       metrics=[keras.metrics.AUC(multi_label=True, num_labels=n_tags, name="roc_auc_keras")],
-                       n_train_examples=len(split.train), checkpoint_path=context.work_dir / "best.weights.h5",
-                       log_dir=context.work_dir / "tensorboard", epochs=context.epochs, verbose=context.verbose)
-        test_scores = tag_scores(model, stores["test"].features, training.batch_size)
-        val_scores = (tag_scores(model, stores["validation"].features, training.batch_size)
-                      if "validation" in stores else None)
-    context.work_dir.mkdir(parents=True, exist_ok=True)
-    np.save(context.work_dir / "test_scores.npy", test_scores)
-    y_test = targets["test"]
-    evaluable = evaluable_tags(y_test)
-    classes = context.index.classes
-    details = {
-        "model": ref.name, "model_parameters": int(model.count_params()),
-        "n_clips": {part: len(ids) for part, ids in parts.items()},
-        "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "train_seconds": result.seconds,
-        "train_clips_per_second": result.examples_per_second,
-        "precision_policy": policy, "jit_compile": training.jit_compile, "xla": bool(model.jit_compile),
-        "replicas": int(strategy.num_replicas_in_sync),
-        "tags": list(classes), "test_tags_evaluated": int(evaluable.sum()),
-        "test_tags_left_out": [t for t, ok in zip(classes, evaluable) if not ok],
-        "test_scores_file": str(context.work_dir / "test_scores.npy"), "test_ids": list(split.test),
-        "feature_store": str(root), "store_dtype": store_dtype, "history": result.history,
-        "scheme_module": ref.path, "scheme_module_code": ref.code,
-    }
-    if val_scores is not None and evaluable_tags(targets["validation"]).any():
-        details["validation_roc_auc"] = macro_roc_auc(targets["validation"], val_scores)
-        details["validation_pr_auc"] = macro_pr_auc(targets["validation"], val_scores)
-    return FoldOutcome(metrics={"roc_auc": macro_roc_auc(y_test, test_scores),
-                                "pr_auc": macro_pr_auc(y_test, test_scores)}, details=details)
+                              n_outputs=len(context.index.classes), aggregation="")
+    return run_tagging_fold(lambda n_tags: build_checked(module, table_input_, n_tags), ref.name, training,
+                            store_dtype, context,
+                            extra_details={"scheme_module": ref.path, "scheme_module_code": ref.code})
 
 
 def fold_model(source):
