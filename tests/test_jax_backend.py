@@ -1,4 +1,4 @@
-"""Every trainable scheme of every paper builds and trains under Keras' JAX backend (issue 11 item 2).
+"""Every trainable scheme of every paper builds and trains under Keras' JAX backend.
 
 Keras fixes its backend when it is first imported, so the check runs in a separate process with
 ``KERAS_BACKEND=jax``: :mod:`tests.jax_backend_check` builds every scheme, compiles it with its own

@@ -9,8 +9,8 @@ scikit-learn.
   probabilities, ``average="macro"`` (``"AUC"``, the paper's text). A genre absent from the
   evaluated tracks has no ROC curve; it is left out of the average and reported in
   ``auc_genres_skipped``. Also ``"AUC (weighted)"``: the same per-genre AUCs averaged with weights
-  proportional to each genre's number of tracks (``average="weighted"``; the average the issue-10
-  audit reports from the CRNN-TF authors' FMA notebook), over the same genres.
+  proportional to each genre's number of tracks (``average="weighted"``; the average the CRNN-TF
+  authors' FMA notebook computes, ``1.ipynb`` c16 L117), over the same genres.
 - precision, recall, F1: of the predictions (the arg-max of the scores unless the classifier's own
   decisions are given, e.g. an SVM's), per genre one-vs-rest, macro average over the
   genres present in the ground truth or the predictions (``labels=`` all genres, ``zero_division=0``:

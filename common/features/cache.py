@@ -313,11 +313,12 @@ class FeatureCache:
                         sum(timed) / len(timed) * (len(missing) - computed) >= pool_after_s:
                     break
                 start = time.perf_counter()
-                yield paths[first], self._get_or_error(paths[first])
+                result = self._get_or_error(paths[first])
                 if is_missing:
                     if computed:  # the first pays the start-up (imports, plans): not a rate
                         timed.append(time.perf_counter() - start)
                     computed += 1
+                yield paths[first], result
                 first += 1
             missing = missing[computed:]
         if workers == 1 or len(missing) < 2:

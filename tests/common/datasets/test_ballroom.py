@@ -178,7 +178,7 @@ def test_same_file_name_in_two_folders_of_one_class_keeps_the_first(tmp_path):
 
 
 def test_mirdata_layout_is_accepted_at_every_level(tmp_path):
-    """mirdata unpacks data1.tar.gz's BallroomData into <data_home>/B_1.0/audio/<Style>/ (issue 12, item 11)."""
+    """mirdata unpacks data1.tar.gz's BallroomData into <data_home>/B_1.0/audio/<Style>/."""
     archive = write_ballroom(tmp_path / "archive", 1)
     reference = [t.track_id for t in ballroom.index(archive).tracks]
     audio = tmp_path / "mir_datasets" / "ballroom" / "B_1.0" / "audio"
