@@ -239,9 +239,16 @@ def growth_exponent(sizes, seconds) -> float:
     return float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
 
 
-def project(sizes, seconds, full: int) -> dict:
-    """Full-size seconds: the fitted power law, and linear from the largest size."""
+#: Stages paid once per run whatever the size (library start-up): projected at their measured cost.
+ONE_OFF_STAGES = ("startup",)
+
+
+def project(sizes, seconds, full: int, one_off: bool = False) -> dict:
+    """Full-size seconds: the fitted power law, and linear from the largest size (``one_off``: the largest's)."""
     b = growth_exponent(sizes, seconds)
+    if one_off:
+        largest = float(seconds[int(np.argmax(sizes))])
+        return {"exponent": b, "projected_s_power": largest, "projected_s_linear": largest}
     largest = int(np.argmax(sizes))
     power = float(seconds[largest] * (full / sizes[largest]) ** b) if np.isfinite(b) else float("nan")
     return {"exponent": b, "projected_s_power": power,
@@ -302,7 +309,7 @@ def run_benchmark(table: str, sizes: list[int], out: str | os.PathLike, work: st
                   for r in results for s in r["stages"] if s["stage"] == name]
         n, times, disk, rss = (np.array(v, float) for v in zip(*points))
         rows.append({"table": table, "stage": name, "tracks": stand_in.full_tracks, **{
-            k: v for k, v in project(n, times, stand_in.full_tracks).items()},
+            k: v for k, v in project(n, times, stand_in.full_tracks, name in ONE_OFF_STAGES).items()},
             "disk_exponent": growth_exponent(n, disk), "rss_exponent": growth_exponent(n, rss),
             "projected_disk_bytes": float(disk[-1] * stand_in.full_tracks / n[-1]) if n[-1] else float("nan"),
             "kind": "growth"})

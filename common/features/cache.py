@@ -31,13 +31,12 @@ import collections
 import hashlib
 import json
 import os
-import tempfile
 import time
 import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import Iterable, Iterator, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm

@@ -153,7 +153,6 @@ def test_collect_with_a_shard_is_a_clean_cli_error(tmp_path, capsys):
 def test_the_shard_hint_repeats_the_caps_and_folders_and_following_it_gives_the_table(tmp_path, capsys):
     import shlex
 
-    from common.runner.fanout import parse_shard
     from tests.runner_fixtures import tiny_gtzan
 
     data = tiny_gtzan(tmp_path / "data d\u00e9j\u00e0")

@@ -19,13 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from common import cli
 from common.errors import ConfigError, DatasetError
-from common.runner import FoldOutcome, Scheme, run_table
+from common.runner import Scheme, run_table
 from common.evaluation.splits import Split
 from tests.audio_fixtures import write_audio
 from tests.runner_fixtures import MajorityScheme, tiny_gtzan, toy_spec

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from common.datasets import gtzan
-from common.features.cache import FeatureCache
 from tests.audio_fixtures import write_audio, write_corrupt
 from tests.runner_fixtures import MajorityScheme, tiny_gtzan, toy_spec
 

@@ -4,7 +4,6 @@ The transfer rows start from the CRNN-TF checkpoint saved by the tiny Table I ru
 fixture ``table1_run``, conftest.py). The bad-weights tests use a tiny tagging CRNN-TF saved here.
 """
 
-import json
 
 import numpy as np
 import pandas as pd
