@@ -100,13 +100,14 @@ bench-table3: setup
 	    $(if $(SCHEMES),--schemes $(call q,$(SCHEMES)))
 
 # Scale benchmark of one table (stand-in at three sizes growing 4x; timing only, never accuracy):
-#   make bench-scale TABLE=crnn_tf.table2_fma [SIZES=20,80,320] [WORKERS=N]
+#   make bench-scale TABLE=crnn_tf.table2_fma [SIZES=20,80,320] [WORKERS=N] [EPOCH=1]
+#   make bench-scale TABLE=all     every table in turn (~25 min on 2 cores) + scale_summary_<device>.csv
 # Writes $(RESULTS_DIR)/bench/scale_<table>.{csv,json}.
 SIZES ?=
 .PHONY: bench-scale
 bench-scale: setup
 	$(PY) -m benchmarks.scale '$(TABLE)' --out $(RESULTS_DIR)/bench $(if $(SIZES),--sizes $(SIZES)) \
-	    $(if $(WORKERS),--workers $(WORKERS))
+	    $(if $(WORKERS),--workers $(WORKERS)) $(if $(EPOCH),--epoch) --records $(call q,$(RESULTS_DIR))
 
 all-results: setup
 	$(PY) -m common.cli all-results $(RUN_OPTS)

@@ -13,8 +13,12 @@ previous one), in a fresh child process per size (so that peak memory is per siz
    ``content_hashes`` (:class:`common.runner.identity.ContentHashes`, as a run does), ``startup``
    (one extraction here: library imports, once per run), ``features``
    (:func:`common.runner.prepare_features` into an empty cache, ``--workers`` processes), and
-   with ``--epoch`` one epoch of one scheme on fold 0 through the runner
-   (:func:`benchmarks.table3_scale.make_benchmark_plan` / ``project_epoch``). Each stage
+   ``store`` (the clip tables, :data:`STORE_PAPERS`: fold 0's memory-mapped train / validation /
+   test stores, :func:`common.features.store.split_feature_stores`), and with ``--epoch`` one
+   epoch of the first scheme on fold 0 through the runner
+   (:func:`benchmarks.table3_scale.make_benchmark_plan` / ``project_epoch``): ``epoch:<scheme>``
+   (the recorded ``model.fit`` seconds) and ``evaluation:<scheme>`` (the rest of the unit: data
+   assembly, model build, one prediction of the validation and test splits, the record). Each stage
    records seconds, the peak resident memory of the process tree so far (``ru_maxrss`` of the
    process and of its largest finished child, the extraction workers, MiB) and the bytes its
    folder gained on disk.
@@ -22,14 +26,27 @@ previous one), in a fresh child process per size (so that peak memory is per siz
    log-log; 1 is linear), and the projected full-size seconds on this machine (the power law,
    and linear from the largest size).
 
+4. **Training, projected** (:func:`table_training`): per scheme ``folds x epochs x examples / rate``
+   from ``throughput_*.csv`` rows (``make bench``): this machine's rows for the CPU column (an
+   ``--epoch`` measurement replaces its scheme's), GPU devices' rows for the GPU column. Epochs:
+   the last canonical run's records under ``--records``, else the configured cap. **A projection
+   from throughput rows, not a measured run.**
+5. **Summary** (``all``: every table in turn, stand-ins shared per dataset):
+   ``scale_summary_<device>.csv``, one line per table (:func:`summary_row`): ``<stage>_s`` seconds
+   at the sizes (``a/b/c``), ``features_exponent``, ``peak_rss_mib`` (largest of any size),
+   ``rss_exponent``, ``disk_bytes_full`` (caches and stores at full size, linear), ``cpu_data_s``
+   (index, hashes, start-up, features, stores at full size), ``cpu_training_s`` /
+   ``gpu_training_s`` (sum over the schemes with a projection; ``*_note`` names the device and
+   the schemes left out, and why), ``cpu_total_s``; ``size_note`` where the sizes are below 1/16.
+
 Writes ``<out>/scale_<table>.csv`` (one row per size and stage, then one ``growth`` row per
 stage) and the same name ``.json`` (machine, CPU count, load averages, Keras backend, versions,
 stand-in, sizes). Load on a shared machine disturbs every time: it is recorded with each size.
 
 Usage::
 
-    python -m benchmarks.scale mcclstm.table3_gtzan [--sizes 20,80,320 | --largest N] [--growth 4]
-                               [--workers N] [--epoch] [--out results/bench] [--work DIR]
+    python -m benchmarks.scale mcclstm.table3_gtzan|all [--sizes 20,80,320 | --largest N] [--growth 4]
+                               [--workers N] [--epoch] [--out results/bench] [--work DIR] [--records results]
 """
 
 from __future__ import annotations
@@ -64,6 +81,11 @@ class StandIn:
         seconds: mean duration of a real track, s.
         audio: format written, e.g. ``"mp3 44.1 kHz stereo"``.
         write: ``(folder, n_tracks, seconds) -> data_dir`` (``seconds`` per track).
+        train_tracks: tracks a full-size epoch trains on (the protocol's training part: 8 of 10
+            folds for cross-validation; the published training split otherwise).
+        sizes: default sizes on a 2-core machine (``make bench-scale TABLE=all`` in ~25 min).
+        size_note: said in the output and the summary when the largest default size is below 1/16
+            of the real size, and why.
     """
 
     dataset: str
@@ -71,6 +93,9 @@ class StandIn:
     seconds: float
     audio: str
     write: object
+    train_tracks: int = 0
+    sizes: tuple[int, ...] = ()
+    size_note: str = ""
 
 
 def _write_gtzan(folder: Path, n: int, seconds: float) -> Path:
@@ -115,7 +140,7 @@ def _write_fma(folder: Path, n: int, seconds: float) -> Path:
 
     rows = []
     for k in range(n):
-        split = fma.SPLITS[0 if k % 10 < 8 else (1 if k % 10 == 8 else 2)]  # ~ 19,922 / 2,505 / 2,573
+        split = fma.SPLITS[{1: 1, 2: 2}.get(k % 10, 0)]  # ~ 19,922 / 2,505 / 2,573; every part from 3 tracks
         genre = fma.GENRES[k % len(fma.GENRES)]
         rows.append({"track_id": k + 2, "subset": "medium", "split": split, "genre_top": genre})
         write_audio(fma.audio_path(folder, k + 2), seconds, 44100, frequency=150.0 + 10 * (k % 16), seed=k, channels=2)
@@ -134,12 +159,17 @@ def _write_ismir2004(folder: Path, n: int, seconds: float) -> Path:
 
 #: Stand-ins by ``spec.dataset.name``.
 STAND_INS = {s.dataset: s for s in (
-    StandIn("gtzan", 1000, 30.0, "wav 22.05 kHz mono (looped gtzan-mini)", _write_gtzan),
-    StandIn("ballroom", 698, 30.0, "wav 44.1 kHz mono", _write_ballroom),
-    StandIn("soundtracks", 470, 15.0, "mp3 44.1 kHz mono", _write_soundtracks),
-    StandIn("magnatagatune", 25863, 29.1, "mp3 16 kHz mono", _write_mtat),
-    StandIn("fma_medium", 25000, 30.0, "mp3 44.1 kHz stereo", _write_fma),
-    StandIn("ismir2004", 1458, 250.0, "mp3 44.1 kHz mono, whole-song length", _write_ismir2004),
+    StandIn("gtzan", 1000, 30.0, "wav 22.05 kHz mono (looped gtzan-mini)", _write_gtzan, 800, (25, 100, 400)),
+    StandIn("ballroom", 698, 30.0, "wav 44.1 kHz mono", _write_ballroom, 558, (10, 40, 160)),
+    StandIn("soundtracks", 470, 15.0, "mp3 44.1 kHz mono", _write_soundtracks, 376, (10, 40, 160)),
+    StandIn("magnatagatune", 25863, 29.1, "mp3 16 kHz mono", _write_mtat, 15244, (16, 64, 256),
+            "largest size 256 clips is below 1/16 of the real 25,863 (2-core time budget)"),
+    StandIn("fma_medium", 25000, 30.0, "mp3 44.1 kHz stereo", _write_fma, 19922, (12, 48, 192),
+            "largest size 192 tracks is below 1/16 of the real 25,000 (2-core time budget)"),
+    StandIn("ismir2004", 1458, 250.0, "mp3 44.1 kHz mono, whole-song length", _write_ismir2004, 729, (12,),
+            "one size only, 12 whole songs (the smallest stand-in: one per class in each subset), far below "
+            "1/16 of the real 1,458: the scattering costs about a minute of CPU per song, so three sizes do "
+            "not fit a 2-core time budget; no growth fitted, linear assumed"),
 )}
 
 
@@ -156,12 +186,26 @@ def _disk_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) if Path(folder).exists() else 0
 
 
-def run_size(table: str, n: int, work: Path, workers: int | None, epoch: bool, seconds: float | None = None) -> dict:
-    """Build the stand-in of ``n`` tracks and time the stages (module text, step 2).
+#: Papers whose protocols train from memory-mapped split stores (:func:`common.features.store.split_feature_stores`).
+STORE_PAPERS = ("msecnn", "crnn_tf")
+
+
+def stand_in_folder(root: Path, dataset: str, n: int, seconds: float) -> Path:
+    """Folder of the stand-in of ``n`` tracks of ``seconds`` s of ``dataset`` under ``root`` (shared by its tables)."""
+    return Path(root) / f"{dataset}-n{n}-s{seconds:g}"
+
+
+def run_size(table: str, n: int, work: Path, workers: int | None, epoch: bool, seconds: float | None = None,
+             stand_ins: Path | None = None) -> dict:
+    """Build (or reuse) the stand-in of ``n`` tracks and time the stages (module text, step 2).
+
+    ``stand_ins``: folder of stand-ins shared by the tables of a dataset (a complete one, marked
+    by ``.complete``, is reused; its ``stand_in_s`` is then the first table's); None: ``work/data``.
 
     Returns:
-        ``{"tracks", "stand_in_s", "stand_in_bytes", "load_average", "stages": [{"stage", "seconds",
-        "peak_rss_mib", "disk_bytes"}]}``.
+        ``{"tracks", "indexed_tracks", "stand_in_s", "stand_in_bytes", "load_average",
+        "examples_per_track", "stages": [{"stage", "seconds", "peak_rss_mib", "disk_bytes"}]}``
+        (``store_error`` / ``epoch_error`` when that stage could not run on the stand-in).
 
     Raises:
         KeyError: no stand-in for the table's dataset.
@@ -174,21 +218,33 @@ def run_size(table: str, n: int, work: Path, workers: int | None, epoch: bool, s
 
     spec = available_tables()[table]()
     stand_in = STAND_INS[spec.dataset.name]
-    data, cache = work / "data", work / "cache"
-    for folder in (data, cache, work / "runner"):
+    seconds = seconds or stand_in.seconds
+    data = stand_in_folder(stand_ins, spec.dataset.name, n, seconds) if stand_ins else work / "data"
+    cache = work / "cache"
+    for folder in (cache, work / "runner", work / "store") + (() if stand_ins else (data,)):
         shutil.rmtree(folder, ignore_errors=True)
     start = time.perf_counter()
-    data_dir = stand_in.write(data, n, seconds or stand_in.seconds)
-    out = {"tracks": n, "stand_in_s": time.perf_counter() - start, "stand_in_bytes": _disk_bytes(data),
+    marker = data / ".complete"
+    if marker.is_file():
+        built = json.loads(marker.read_text())
+        data_dir, stand_in_s = Path(built["data_dir"]), built["stand_in_s"]
+    else:
+        shutil.rmtree(data, ignore_errors=True)
+        data_dir = stand_in.write(data, n, seconds)
+        stand_in_s = time.perf_counter() - start
+        marker.write_text(json.dumps({"data_dir": str(data_dir), "stand_in_s": stand_in_s}))
+    out = {"tracks": n, "stand_in_s": stand_in_s, "stand_in_bytes": _disk_bytes(data),
            "load_average": _load_average(), "stages": []}
+
+    def record(name, seconds, folder=None, before=0):
+        out["stages"].append({"stage": name, "seconds": seconds, "peak_rss_mib": _peak_rss_mib(),
+                              "disk_bytes": (_disk_bytes(folder) - before) if folder else 0})
 
     def stage(name, call, folder=None):
         before = _disk_bytes(folder) if folder else 0
         start = time.perf_counter()
         result = call()
-        out["stages"].append({"stage": name, "seconds": time.perf_counter() - start,
-                              "peak_rss_mib": _peak_rss_mib(),
-                              "disk_bytes": (_disk_bytes(folder) - before) if folder else 0})
+        record(name, time.perf_counter() - start, folder, before)
         return result
 
     index = stage("index", lambda: spec.dataset.index(Path(data_dir)))
@@ -212,9 +268,20 @@ def run_size(table: str, n: int, work: Path, workers: int | None, epoch: bool, s
         get_reusable_executor().shutdown(wait=True)  # reaped: the workers' peak memory is counted
         return result
 
-    usable, _, skipped, feature_cache = stage("features", features, cache)
+    usable, prepared, skipped, feature_cache = stage("features", features, cache)
     out["skipped"] = len(skipped)
     out["features_computed"] = feature_cache.stats.computed
+    # leading dimension of the prepared features: chunks per track for chunk tables (the unit of chunks/s rows)
+    out["examples_per_track"] = float(np.mean([np.shape(prepared[t.track_id])[0] for t in usable.tracks]))
+    if spec.paper in STORE_PAPERS:
+        from common.features.store import split_feature_stores
+
+        dtype = spec.trainable()[0].config.get("store_dtype", "float16")
+        try:
+            split = spec.protocol.make_splits(usable)[0]
+            stage("store", lambda: split_feature_stores(split, prepared, work / "store", dtype), work / "store")
+        except Exception as exc:  # the stand-in may be too small for the protocol: said, not fatal
+            out["store_error"] = f"{type(exc).__name__}: {exc}"
     if epoch:
         from benchmarks.table3_scale import make_benchmark_plan, project_epoch
 
@@ -222,7 +289,12 @@ def run_size(table: str, n: int, work: Path, workers: int | None, epoch: bool, s
         try:
             plan, _ = make_benchmark_plan(spec, data_dir, work / "runner" / "results", work / "runner" / "work",
                                           (scheme,))
-            stage(f"epoch:{scheme}", lambda: project_epoch(plan, scheme), work / "runner")
+            before = _disk_bytes(work / "runner")
+            unit = project_epoch(plan, scheme)
+            record(f"epoch:{scheme}", unit["epoch_s_project"], work / "runner", before)
+            # the unit outside model.fit: data assembly, model build, one prediction of the validation and
+            # test splits, the record (the runner does not time the test prediction on its own)
+            record(f"evaluation:{scheme}", unit["unit_other_s_project"])
         except Exception as exc:  # the stand-in may be too small for the protocol: said, not fatal
             out["epoch_error"] = f"{type(exc).__name__}: {exc}"
     return out
@@ -261,16 +333,141 @@ def default_sizes(full: int, largest: int, growth: int = 4) -> list[int]:
     return sorted({max(1, round(largest / growth ** k)) for k in (2, 1, 0)})
 
 
+# --- 4. training projections from throughput rows ---------------------------------------------
+
+#: Throughput row (``benchmark`` name prefix in ``throughput_<device>.csv``) timing each paper's
+#: schemes; ``None``: no row. MCCLSTM sequence schemes use the MCCLSTM row and chunk schemes the
+#: R3 row; CRNN-TF variants (Fig. 5 ablations, Table III transfer) the Grid-LSTM CRNN-TF row.
+CRNN_TF_BENCHMARKS = {"FCN": "FCN-4 (Choi", "CRNN": "CRNN (Choi", "CRNN-TF (GRU)": "CRNN-TF (GRU)",
+                      "Timbre CNN": "Timbre CNN", "End-to-end": "End-to-end", "MFCC + SVM": None}
+
+#: Units of throughput rows that convert to examples per epoch (``examples_per_track`` factor or 1).
+EXAMPLE_UNITS = ("clips/s", "chunks/s")
+
+
+def scheme_benchmark(paper: str, scheme) -> str | None:
+    """Name prefix of the throughput row that times ``scheme``'s training (see :data:`CRNN_TF_BENCHMARKS`)."""
+    if paper == "mcclstm":
+        return "MCCLSTM training" if scheme.config.get("lstm") else "R3 training"
+    if paper == "msecnn":
+        return f"{scheme.name} training"
+    if paper == "crnn_tf":
+        return CRNN_TF_BENCHMARKS.get(scheme.name, "CRNN-TF (Grid LSTM)")
+    return None
+
+
+def scheme_epochs(scheme) -> int | None:
+    """Epoch cap of a scheme's training configuration (an argument of its ``run_fold`` with ``epochs``), or None."""
+    run_fold = scheme.run_fold
+    for value in (*getattr(run_fold, "args", ()), *getattr(run_fold, "keywords", {}).values()):
+        if isinstance(getattr(value, "epochs", None), int):
+            return value.epochs
+    return None
+
+
+def read_throughput(folder: str | os.PathLike, gpu: bool, device: str | None = None) -> list[dict]:
+    """Rows of ``<folder>/throughput_*.csv`` (``make bench``): of GPU devices (``gpu``), or of ``device``.
+
+    A device is a GPU when its name does not start with ``cpu`` (:func:`benchmarks.throughput.device_name`).
+
+    Returns:
+        dicts with ``device``, ``benchmark``, ``unit``, ``rate`` (float, NaN when empty) and ``source``.
+    """
+    import pandas as pd
+
+    rows = []
+    for path in sorted(Path(folder).glob("throughput_*.csv")):
+        frame = pd.read_csv(path)
+        for row in frame.to_dict("records"):
+            name = str(row.get("device", ""))
+            if (device is not None and name == device) or (device is None and gpu and not name.startswith("cpu")):
+                rows.append({**row, "rate": float(row.get("rate", float("nan"))), "source": path.name})
+    return rows
+
+
+def training_projection(rows: list[dict], benchmark: str | None, train_examples: float, epochs: float | None,
+                        folds: int) -> dict:
+    """Full-protocol training seconds of one scheme from a throughput row: ``folds x epochs x examples / rate``.
+
+    Args:
+        rows: throughput rows (:func:`read_throughput`).
+        benchmark: row name prefix (:func:`scheme_benchmark`), or None.
+        train_examples: examples one full-size epoch trains on, in the row's unit (clips, or chunks).
+        epochs: epochs per fold (the last canonical run's mean, else the configuration's cap), or None.
+        folds: folds of the protocol.
+
+    Returns:
+        ``{"epoch_s", "protocol_s", "rate", "unit", "device", "benchmark", "reason"}``: seconds NaN and
+        ``reason`` saying why when no usable row or epoch count exists. A projection from throughput
+        rows (random inputs, train steps only), not a measured run.
+    """
+    nan = float("nan")
+    out = {"epoch_s": nan, "protocol_s": nan, "rate": nan, "unit": None, "device": None, "benchmark": benchmark,
+           "reason": ""}
+    if benchmark is None:
+        return {**out, "reason": "no throughput benchmark of this scheme"}
+    row = next((r for r in rows if str(r["benchmark"]).startswith(benchmark)), None)
+    if row is None or not row["rate"] > 0:
+        return {**out, "reason": f"no usable throughput row {benchmark!r}"}
+    out.update(rate=row["rate"], unit=row["unit"], device=row["device"])
+    if row["unit"] not in EXAMPLE_UNITS:
+        return {**out, "reason": f"unit {row['unit']} has no known count per track"}
+    out["epoch_s"] = train_examples / row["rate"]
+    if not epochs:
+        return {**out, "reason": "epoch count unknown"}
+    out["protocol_s"] = folds * epochs * out["epoch_s"]
+    return out
+
+
+def table_training(spec, stand_in: StandIn, examples_per_track: float, rows: list[dict],
+                   records: str | os.PathLike | None, measured_epoch: dict | None = None) -> list[dict]:
+    """Per trainable scheme of the table: full-protocol training seconds projected from ``rows``.
+
+    Epochs per fold: the mean over folds of the last canonical run's records under
+    ``<records>/<paper>/<table_id>`` (:func:`benchmarks.table3_scale.last_run_epochs`), else the
+    scheme's configured cap (an upper bound: early stopping may stop sooner). ``measured_epoch``
+    (``{scheme: full-size seconds of one epoch}``, from ``--epoch``) replaces the row's epoch.
+
+    Returns:
+        one dict per scheme: :func:`training_projection`'s keys plus ``scheme``, ``epochs``,
+        ``epochs_source``, ``folds``.
+    """
+    from benchmarks.table3_scale import last_run_epochs
+
+    last = last_run_epochs(Path(records) / spec.paper, spec.table_id)[0] if records else {}
+    folds = int(getattr(spec.protocol, "n_folds", 1))
+    out = []
+    for scheme in spec.trainable():
+        benchmark = scheme_benchmark(spec.paper, scheme)
+        unit = next((r["unit"] for r in rows if benchmark and str(r["benchmark"]).startswith(benchmark)), None)
+        examples = stand_in.train_tracks * (examples_per_track if unit == "chunks/s" else 1.0)
+        if last.get(scheme.name):
+            epochs, source = float(np.mean(list(last[scheme.name].values()))), "last canonical run"
+        else:
+            epochs, source = scheme_epochs(scheme), "configured cap"
+        result = training_projection(rows, benchmark, examples, epochs, folds)
+        if measured_epoch and scheme.name in measured_epoch:
+            epoch_s = measured_epoch[scheme.name]
+            result.update(epoch_s=epoch_s, protocol_s=folds * epochs * epoch_s if epochs else float("nan"),
+                          device="this machine (--epoch)", reason="")
+        out.append({"scheme": scheme.name, "epochs": epochs, "epochs_source": source, "folds": folds, **result})
+    return out
+
+
 def run_benchmark(table: str, sizes: list[int], out: str | os.PathLike, work: str | os.PathLike | None = None,
                   workers: int | None = None, epoch: bool = False, in_process: bool = False,
-                  seconds: float | None = None):
+                  seconds: float | None = None, stand_ins: str | os.PathLike | None = None,
+                  records: str | os.PathLike | None = "results", throughput: str | os.PathLike | None = None):
     """Run every size (a child process each unless ``in_process``), fit, project; write CSV and JSON.
 
     ``seconds`` overrides the tracks' real duration (quick runs; the projection then is not the
-    real dataset's).
+    real dataset's). ``stand_ins``: folder of stand-ins shared between tables (kept; the caller
+    removes it), else each size's stand-in is removed after it. ``records``: root of the canonical
+    results (epochs of the last run); ``throughput``: folder of ``throughput_*.csv`` (default ``out``).
 
     Returns:
-        ``(frame, csv_path, json_path)``.
+        ``(frame, csv_path, json_path)``; the JSON has ``training_cpu`` and ``training_gpu``
+        (:func:`table_training`).
     """
     import pandas as pd
 
@@ -288,11 +485,12 @@ def run_benchmark(table: str, sizes: list[int], out: str | os.PathLike, work: st
             folder = work / f"n{n}"
             folder.mkdir(parents=True, exist_ok=True)
             if in_process:
-                result = run_size(table, n, folder, workers, epoch, seconds)
+                result = run_size(table, n, folder, workers, epoch, seconds, Path(stand_ins) if stand_ins else None)
             else:
                 command = [sys.executable, "-m", "benchmarks.scale", table, "--one-size", str(n), "--work",
                            str(folder)] + (["--workers", str(workers)] if workers else []) + (
-                               ["--epoch"] if epoch else []) + (["--seconds", str(seconds)] if seconds else [])
+                               ["--epoch"] if epoch else []) + (["--seconds", str(seconds)] if seconds else []) + (
+                               ["--stand-ins", str(stand_ins)] if stand_ins else [])
                 subprocess.run(command, check=True)
                 result = json.loads((folder / "size.json").read_text())
             print(f"  {table} n={n}: " + ", ".join(f"{s['stage']} {s['seconds']:.2f} s" for s in result["stages"])
@@ -320,24 +518,129 @@ def run_benchmark(table: str, sizes: list[int], out: str | os.PathLike, work: st
     write_csv(frame, csv_path)
     import keras
 
+    largest = results[-1]
+    epoch_rows = frame[(frame.kind == "growth") & frame.stage.str.startswith("epoch:")]
+    # one measured epoch grows with the training examples: linear from the largest size to full size
+    measured = {row.stage.split(":", 1)[1]: row.projected_s_linear for row in epoch_rows.itertuples()}
+    examples = largest.get("examples_per_track", 1.0)
+    throughput = Path(throughput or out)
+    training_cpu = table_training(spec, stand_in, examples, read_throughput(throughput, False, device_name()),
+                                  records, measured)
+    training_gpu = table_training(spec, stand_in, examples, read_throughput(throughput, True), records)
     write_json({"note": "stand-in datasets (real layout and format, generated audio): timing only, never accuracy",
                 "table": table, "dataset": spec.dataset.name, "full_tracks": stand_in.full_tracks,
                 "full_seconds_per_track": stand_in.seconds, "seconds_per_track_run": seconds or stand_in.seconds,
                 "audio": stand_in.audio, "sizes": sizes,
                 "workers": workers, "device": device_name(), "host": platform.node(), "cpu_count": os.cpu_count(),
-                "load_average_start": load_start, "load_average_end": _load_average(),
+                "load_average_start": load_start, "load_average_end": _load_average(), "size_note": stand_in.size_note,
+                "training_cpu": training_cpu, "training_gpu": training_gpu,
+                "training_note": "projected from throughput rows (train steps on random inputs; examples per epoch "
+                                 "x epochs x folds), not measured; epochs from the last canonical run where it "
+                                 "exists, else the configured cap; an --epoch measurement replaces the CPU row",
                 "keras_backend": keras.backend.backend(), "versions": library_versions(), "sizes_run": results,
                 "wall_s": time.perf_counter() - started}, json_path)
     return frame, csv_path, json_path
 
 
+# --- 5. the summary of every table --------------------------------------------------------------
+
+#: Stages shown in the summary (``epoch`` and ``evaluation`` match ``epoch:<scheme>`` / ``evaluation:<scheme>``).
+SUMMARY_STAGES = ("index", "content_hashes", "features", "store", "epoch", "evaluation")
+
+#: Stages of the data preparation projected into ``cpu_data_s``.
+DATA_STAGES = ("index", "content_hashes", "startup", "features", "store")
+
+
+def _training_total(training: list[dict]) -> tuple[float, str]:
+    """Sum of the schemes' ``protocol_s`` and a note naming the schemes left out (and why)."""
+    def finite(value):  # NaN is written to JSON as null
+        return value is not None and bool(np.isfinite(value))
+
+    known = [t["protocol_s"] for t in training if finite(t["protocol_s"])]
+    missing = [f"{t['scheme']} ({t['reason']})" for t in training if not finite(t["protocol_s"])]
+    total = float(sum(known)) if known else float("nan")
+    note = ("; ".join(sorted({t["device"] for t in training if t["device"]})) or "no rows") + (
+        f"; left out: {', '.join(missing)}" if missing else "")
+    return total, note
+
+
+def summary_row(frame, meta: dict) -> dict:
+    """One table's line of the summary CSV, from its scale frame and JSON (:func:`run_benchmark`).
+
+    Returns:
+        ``{"table", "dataset", "full_tracks", "sizes", "size_note", "<stage>_s" ("a/b/c" seconds at
+        the sizes), "features_exponent", "peak_rss_mib", "rss_exponent", "disk_bytes_full",
+        "cpu_data_s", "cpu_training_s", "cpu_total_s", "cpu_training_note", "gpu_training_s",
+        "gpu_note"}``; see the module text for their meaning.
+    """
+    sized = frame[frame.kind != "growth"]
+    growth = frame[frame.kind == "growth"].set_index("stage")
+    row = {"table": meta["table"], "dataset": meta["dataset"], "full_tracks": meta["full_tracks"],
+           "sizes": "/".join(str(n) for n in meta["sizes"]), "size_note": meta.get("size_note", "")}
+    for name in SUMMARY_STAGES:
+        times = sized[(sized.stage == name) | sized.stage.str.startswith(f"{name}:")]
+        row[f"{name}_s"] = "/".join(f"{v:.2f}" for v in times.groupby("tracks", sort=True).seconds.sum())
+    row["features_exponent"] = float(growth.exponent.get("features", float("nan")))
+    row["peak_rss_mib"] = float(sized.peak_rss_mib.max())
+    row["rss_exponent"] = float(growth.rss_exponent.get("features", float("nan")))
+    row["disk_bytes_full"] = float(growth.projected_disk_bytes.sum())
+    data = [growth.projected_s_power[s] if np.isfinite(growth.projected_s_power[s]) else
+            growth.projected_s_linear[s] for s in DATA_STAGES if s in growth.index]
+    row["cpu_data_s"] = float(sum(data))
+    row["cpu_training_s"], row["cpu_training_note"] = _training_total(meta["training_cpu"])
+    row["cpu_total_s"] = row["cpu_data_s"] + row["cpu_training_s"]
+    gpu_s, gpu_note = _training_total(meta["training_gpu"])
+    row["gpu_training_s"] = gpu_s
+    row["gpu_note"] = ("projection from throughput rows, not measured: " + gpu_note) if np.isfinite(gpu_s) else \
+        "no GPU throughput rows for these schemes: " + gpu_note
+    return row
+
+
+def run_all(tables: list[str], out: str | os.PathLike, work: str | os.PathLike | None = None,
+            sizes: list[int] | None = None, **options):
+    """:func:`run_benchmark` for each table in turn (stand-ins shared per dataset), then the summary CSV.
+
+    A table that fails is reported in its summary line (``error``) and the others still run.
+
+    Returns:
+        ``(summary frame, summary_path)``: ``<out>/scale_summary_<device>.csv``.
+    """
+    import pandas as pd
+
+    from benchmarks.throughput import device_name
+    from common.outputs.result_tables import write_csv
+    from common.registry import available_tables
+
+    temporary = work is None
+    work = Path(tempfile.mkdtemp(prefix="scale-all-")) if temporary else Path(work)
+    rows = []
+    try:
+        for table in tables:
+            stand_in = STAND_INS[available_tables()[table]().dataset.name]
+            print(f"== {table}: sizes {sizes or list(stand_in.sizes)}"
+                  + (f" ({stand_in.size_note})" if stand_in.size_note and not sizes else ""), flush=True)
+            try:
+                frame, _, json_path = run_benchmark(table, sizes or list(stand_in.sizes), out, work / table,
+                                                    stand_ins=work / "stand_ins", **options)
+                rows.append(summary_row(frame, json.loads(Path(json_path).read_text())))
+            except Exception as exc:  # one table's failure does not stop the others
+                rows.append({"table": table, "error": f"{type(exc).__name__}: {exc}"})
+                print(f"   {table} failed: {type(exc).__name__}: {exc}", flush=True)
+    finally:
+        shutil.rmtree(work / "stand_ins" if not temporary else work, ignore_errors=True)
+    summary = pd.DataFrame(rows)
+    path = Path(out) / f"scale_summary_{device_name()}.csv"
+    write_csv(summary, path)
+    return summary, path
+
+
 def main(argv=None) -> int:
     """Command line: see the module text."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("table", help="<paper>.<table> (python -m common.cli list)")
-    parser.add_argument("--sizes", default=None, help="comma-separated track counts (default: from --largest)")
-    parser.add_argument("--largest", type=int, default=None,
-                        help="largest size (default: 1/16 of the real dataset)")
+    parser.add_argument("table", help="<paper>.<table> (python -m common.cli list), or all")
+    parser.add_argument("--sizes", default=None,
+                        help="comma-separated track counts (default: the dataset's 2-core sizes, STAND_INS)")
+    parser.add_argument("--largest", type=int, default=None, help="largest size (three sizes growing --growth)")
     parser.add_argument("--growth", type=int, default=4, help="factor between sizes (default 4)")
     parser.add_argument("--workers", type=int, default=None, help="feature-extraction processes")
     parser.add_argument("--epoch", action="store_true", help="also one epoch of the first scheme on fold 0")
@@ -345,6 +648,9 @@ def main(argv=None) -> int:
     parser.add_argument("--work", default=None, help="scratch folder (default: a temporary one, removed)")
     parser.add_argument("--seconds", type=float, default=None,
                         help="seconds per stand-in track (default: the real dataset's; shorter: a quick run only)")
+    parser.add_argument("--records", default="results",
+                        help="root of the canonical results (epochs of the last run; 'none': configured caps)")
+    parser.add_argument("--stand-ins", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--one-size", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
@@ -352,20 +658,34 @@ def main(argv=None) -> int:
 
         import_tensorflow_quietly()
     if args.one_size is not None:
-        result = run_size(args.table, args.one_size, Path(args.work), args.workers, args.epoch, args.seconds)
+        result = run_size(args.table, args.one_size, Path(args.work), args.workers, args.epoch, args.seconds,
+                          Path(args.stand_ins) if args.stand_ins else None)
         (Path(args.work) / "size.json").write_text(json.dumps(result))
         return 0
     from common.registry import available_tables
 
-    if args.table not in available_tables():
+    if args.table != "all" and args.table not in available_tables():
         parser.error(f"unknown table {args.table!r}")
-    full = STAND_INS[available_tables()[args.table]().dataset.name].full_tracks
+    records = None if args.records.lower() == "none" else args.records
+    options = {"workers": args.workers, "epoch": args.epoch, "seconds": args.seconds, "records": records}
+    print("Stand-in datasets (real layout and format, generated or looped audio): timing only, never accuracy.")
+    if args.table == "all":
+        sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
+        summary, path = run_all(list(available_tables()), args.out, args.work, sizes, **options)
+        print(summary.to_string(index=False, float_format=lambda v: f"{v:.3g}", na_rep="-"))
+        print(f"wrote {path}")
+        return 0
+    stand_in = STAND_INS[available_tables()[args.table]().dataset.name]
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else \
-        default_sizes(full, args.largest or max(1, full // 16), args.growth)
-    frame, csv_path, json_path = run_benchmark(args.table, sizes, args.out, args.work, args.workers, args.epoch,
-                                               seconds=args.seconds)
+        default_sizes(stand_in.full_tracks, args.largest, args.growth) if args.largest else list(stand_in.sizes)
+    if stand_in.size_note and not args.sizes and not args.largest:
+        print(f"Note: {stand_in.size_note}.")
+    frame, csv_path, json_path = run_benchmark(args.table, sizes, args.out, args.work, **options)
     growth = frame[frame.get("kind") == "growth"] if "kind" in frame else frame.iloc[0:0]
     print(growth[["stage", "exponent", "projected_s_power", "projected_s_linear"]].to_string(index=False))
+    row = summary_row(frame, json.loads(Path(json_path).read_text()))
+    print(f"Projected full size on this machine: data {row['cpu_data_s']:.0f} s, training {row['cpu_training_s']:.0f} s "
+          f"({row['cpu_training_note']}); one GPU training: {row['gpu_training_s']:.0f} s ({row['gpu_note']})")
     print(f"wrote {csv_path} and {json_path}")
     return 0
 
