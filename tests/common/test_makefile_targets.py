@@ -56,3 +56,13 @@ def test_clean_work_removes_only_the_named_folder_even_with_a_space(tmp_path):
     done = _make("clean-work", f"WORK_DIR={tmp_path / 'my work'}")
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "my work").exists() and (tmp_path / "my").is_dir()
+
+
+def test_scheme_module_and_workers_reach_the_cli(tmp_path):
+    module = str(tmp_path / "my models" / "small cnn.py")
+    done = _make("-n", "table3-gtzan", "GTZAN_DIR=data", f"SCHEME_MODULE={module}", "WORKERS=3", "FOLDS=2", "EPOCHS=2")
+    assert done.returncode == 0, done.stderr
+    argv = _cli_line(done.stdout)
+    assert argv[argv.index("--scheme-module") + 1] == module
+    assert argv[argv.index("--workers") + 1] == "3"
+    assert argv[argv.index("--folds") + 1] == "2" and argv[argv.index("--epochs") + 1] == "2"
