@@ -251,3 +251,90 @@ def elementwise_mean_std(features, floor: float = 1e-3, block: int = 512) -> tup
     mean = total / n
     std = np.sqrt(np.maximum(squares / n - np.square(mean), 0.0))
     return mean.astype(np.float32), np.maximum(std, floor).astype(np.float32)
+
+
+class FrameSequenceFile:
+    """Variable-length frame sequences (tracks) one after another in a scratch file, memory-mapped.
+
+    For frame-level training on whole songs (LSTM segment, ISMIR 2004: ~1,000,000 frames x 545
+    coefficients, 2 GB of float32 training frames), so that neither the concatenation of all
+    training frames nor the shuffled copy a ``fit`` makes lives in the process's memory: the
+    operating system's page cache holds the file and batches are gathered from it.
+
+    Written in one pass over the tracks (each read once, :meth:`write`); rows are float32
+    ``(n_frames_total, dim)``, track ``k`` at rows ``offsets[k] : offsets[k] + lengths[k]``. The file
+    is a scratch file of one unit of work, never reused by a later run; :meth:`close` removes it.
+
+    Attributes:
+        path: the file (raw little-endian float32, C order, no header).
+        frames: read-only ``numpy.memmap`` float32 ``(n_frames_total, dim)``.
+        lengths: int64 ``(n_tracks,)`` frames per track, in write order.
+        offsets: int64 ``(n_tracks,)`` first row of each track.
+    """
+
+    def __init__(self, path: Path, frames: np.ndarray, lengths: np.ndarray):
+        self.path, self.frames, self.lengths = Path(path), frames, lengths
+        self.offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+
+    @classmethod
+    def write(cls, tracks, path: str | os.PathLike) -> "FrameSequenceFile":
+        """Write ``tracks`` (an iterable of ``(n_frames_i, dim)`` arrays, each read once) to ``path``.
+
+        The file is written under a temporary name in the same folder and renamed into place when
+        complete, so ``path`` never holds a partial file.
+
+        Raises:
+            ValueError: no track, no frame at all, or tracks of different ``dim`` (names the track number).
+            OSError: the folder is not writable or the disk is full (the message names ``path``);
+                nothing is left behind.
+        """
+        path = Path(path)
+        lengths, dim = [], None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
+                                                 delete=False)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write the frame file {path}: {exc.strerror or exc}") from exc
+        try:
+            with handle:
+                for k, track in enumerate(tracks):
+                    track = np.ascontiguousarray(track, dtype="<f4")
+                    if track.ndim != 2 or (dim is not None and track.shape[1] != dim):
+                        raise ValueError(f"frame file {path}: track {k} has shape {track.shape}, "
+                                         f"expected (n_frames, {dim if dim is not None else 'dim'})")
+                    dim = track.shape[1]
+                    handle.write(track.data)
+                    lengths.append(len(track))
+            if not lengths or sum(lengths) == 0:
+                raise ValueError(f"frame file {path}: no frame to write")
+            os.replace(handle.name, path)
+        except OSError as exc:
+            Path(handle.name).unlink(missing_ok=True)
+            raise OSError(exc.errno, f"cannot write the frame file {path}: {exc.strerror or exc}") from exc
+        except BaseException:
+            Path(handle.name).unlink(missing_ok=True)
+            raise
+        frames = np.memmap(path, dtype="<f4", mode="r", shape=(int(sum(lengths)), dim))
+        return cls(path, frames, np.asarray(lengths, dtype=np.int64))
+
+    def track(self, k: int) -> np.ndarray:
+        """Frames of track ``k`` (a read-only view into the file), float32 ``(lengths[k], dim)``."""
+        return self.frames[self.offsets[k]:self.offsets[k] + self.lengths[k]]
+
+    def close(self) -> None:
+        """Drop the mapping and remove the file (idempotent)."""
+        mapping = getattr(self.frames, "_mmap", None)
+        self.frames = None
+        if mapping is not None:
+            try:
+                mapping.close()
+            except (BufferError, ValueError):  # a view still refers to it: the OS frees it with the last one
+                pass
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> "FrameSequenceFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

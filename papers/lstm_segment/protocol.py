@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import keras
@@ -27,6 +28,7 @@ from common.atomic_files import atomic_write_bytes
 from common.datasets.base import DatasetIndex
 from common.errors import AudioError, DatasetError
 from common.evaluation.metrics import accuracy_percent
+from common.features.store import FrameSequenceFile
 from common.runner import FoldContext, FoldOutcome
 from common.evaluation.splits import PredefinedSplit, Split
 from papers.lstm_segment.config import DNNConfig, LSTMConfig, NewbobSchedule, SegmentConfig
@@ -125,8 +127,12 @@ class FrameStandardizer:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, tracks: list[np.ndarray], floor: float = 1e-5) -> "FrameStandardizer":
-        """Fit on the frames ``(n_frames_i, dim)`` of the training tracks."""
+    def fit(cls, tracks: Sequence[np.ndarray], floor: float = 1e-5) -> "FrameStandardizer":
+        """Fit on the frames ``(n_frames_i, dim)`` of the training tracks.
+
+        Two passes over ``tracks`` (the mean, then the variance about it), one track at a time:
+        a lazy sequence (:class:`TrackFrames`) never holds more than one track in memory.
+        """
         count = sum(len(t) for t in tracks)
         total = sum(t.sum(axis=0, dtype=np.float64) for t in tracks)
         mean = total / count
@@ -136,6 +142,30 @@ class FrameStandardizer:
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """Normalised float32 copy of ``frames`` ``(n, dim)``."""
         return ((frames - self.mean) / self.std).astype(np.float32)
+
+
+class TrackFrames(Sequence):
+    """The frames of some tracks, read from the fold's features on access (lazy, nothing held).
+
+    ``context.features`` holds features in memory up to a budget and reads the rest back from
+    the feature cache (:class:`common.runner.preparation.PreparedFeatures`); listing every
+    track's frames at once (ISMIR 2004: 4.3 GB of float32 scattering frames) would defeat that.
+
+    Args:
+        features: ``{track_id: (n_frames, dim) array}``.
+        ids: track ids, in the sequence's order.
+        standardize: applied to each track on access (None: the frames as stored).
+    """
+
+    def __init__(self, features, ids, standardize: "FrameStandardizer | None" = None):
+        self.features, self.ids, self.standardize = features, list(ids), standardize
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        frames = self.features[self.ids[k]]
+        return self.standardize(frames) if self.standardize is not None else frames
 
 
 def frame_cross_entropy(probabilities: list[np.ndarray], labels: np.ndarray) -> float:
@@ -261,48 +291,93 @@ def _summed_loss():
 # DNN
 
 
+class ShuffledFrames(keras.utils.PyDataset):
+    """Minibatches of frames in a seeded random order, gathered from a (memory-mapped) frame array.
+
+    What ``fit(x, y, shuffle=True)`` does for in-memory arrays, without the copy of the whole
+    array it makes: the order is a permutation of all rows, drawn again by :meth:`reshuffle`;
+    each batch's rows are read in increasing file order (the order within a minibatch does not
+    change a summed loss).
+
+    Args:
+        frames: float32 ``(n_frames, dim)``, e.g. :attr:`FrameSequenceFile.frames`.
+        labels: int ``(n_frames,)``.
+        batch_size: frames per minibatch (the last one may be smaller).
+        seed: seed of the permutations.
+
+    Yields (``__getitem__``): ``(float32 (b, dim), int32 (b,))``.
+    """
+
+    def __init__(self, frames: np.ndarray, labels: np.ndarray, batch_size: int, seed: int):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.frames, self.labels = frames, np.asarray(labels, dtype=np.int32)
+        self.batch_size = int(batch_size)
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(self.labels))
+
+    def reshuffle(self) -> None:
+        """Draw the next epoch's order."""
+        self.order = self.rng.permutation(len(self.labels))
+
+    def __len__(self) -> int:
+        return -(-len(self.labels) // self.batch_size)
+
+    def __getitem__(self, i):
+        rows = np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
+        return np.asarray(self.frames[rows], dtype=np.float32), self.labels[rows]
+
+
+def _frame_file_path(context: FoldContext, name: str):
+    return context.work_dir / f"{name}.f32"
+
+
 def train_dnn_posteriors(config: DNNConfig, context: FoldContext, log=print):
     """Train a baseline DNN on frames of the training tracks; frame posteriors of the test tracks.
 
+    The standardised training frames are written once to a scratch :class:`FrameSequenceFile`
+    in the unit's work folder and minibatches are gathered from it (:class:`ShuffledFrames`), so
+    memory does not grow with the dataset; validation and test tracks are read one at a time.
+
     Returns:
-        ``(test posteriors [per track (n_frames, n_classes)], details dict)``.
+        ``(test posteriors [per track float32 (n_frames, n_classes)], details dict)``.
     """
     split, n_classes = context.split, len(context.index.classes)
-    train_tracks = [context.features[i] for i in split.train]
-    standardize = FrameStandardizer.fit(train_tracks)
-    train_frames = standardize(np.concatenate(train_tracks))
-    train_labels = np.repeat(context.labels(split.train), [len(t) for t in train_tracks])
-    del train_tracks
-    validation = [standardize(context.features[i]) for i in split.validation]
-    validation_labels = context.labels(split.validation)
+    standardize = FrameStandardizer.fit(TrackFrames(context.features, split.train))
+    with FrameSequenceFile.write(TrackFrames(context.features, split.train, standardize),
+                                 _frame_file_path(context, "dnn_train_frames")) as frame_file:
+        train_labels = np.repeat(context.labels(split.train), frame_file.lengths)
+        data = ShuffledFrames(frame_file.frames, train_labels, config.batch_size, context.seed)
+        validation = TrackFrames(context.features, split.validation, standardize)
+        validation_labels = context.labels(split.validation)
 
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(context.seed)
-    model = build_dnn(config, train_frames.shape[1], n_classes)
-    optimizer = _optimizer(config.schedule)
-    model.compile(optimizer=optimizer, loss=_summed_loss())
-    batch = config.batch_size
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(context.seed)
+        model = build_dnn(config, frame_file.frames.shape[1], n_classes)
+        optimizer = _optimizer(config.schedule)
+        model.compile(optimizer=optimizer, loss=_summed_loss())
+        batch = config.batch_size
 
-    def predict(tracks):
-        return [model.predict(t, batch_size=4096, verbose=0) for t in tracks]
+        def predict(tracks):
+            return [model.predict(tracks[k], batch_size=4096, verbose=0) for k in range(len(tracks))]
 
-    def train_epoch(rate):
-        _start_epoch(optimizer, rate)
-        history = model.fit(train_frames, train_labels, batch_size=batch, epochs=1, shuffle=True,
-                            verbose=0)
-        return float(history.history["loss"][-1]) / batch
+        def train_epoch(rate):
+            _start_epoch(optimizer, rate)
+            history = model.fit(data, epochs=1, shuffle=False, verbose=0)
+            data.reshuffle()
+            return float(history.history["loss"][-1]) / batch
 
-    def validation_loss():
-        return frame_cross_entropy(predict(validation), validation_labels) if validation else float("nan")
+        def validation_loss():
+            return frame_cross_entropy(predict(validation), validation_labels) if len(validation) else float("nan")
 
-    t0 = time.time()
-    history = newbob_train(train_epoch, validation_loss, model.get_weights, model.set_weights, config.schedule,
-                           context.epochs, log)
-    train_seconds = time.time() - t0
-    test = predict([standardize(context.features[i]) for i in split.test])
+        t0 = time.time()
+        history = newbob_train(train_epoch, validation_loss, model.get_weights, model.set_weights, config.schedule,
+                               context.epochs, log)
+        train_seconds = time.time() - t0
+        n_train_frames = int(frame_file.frames.shape[0])
+    test = predict(TrackFrames(context.features, split.test, standardize))
     details = {"training": history, "train_seconds": train_seconds,
-               "train_frames_per_second": len(train_frames) * history["epochs_run"] / max(train_seconds, 1e-9),
-               "n_train_frames": int(len(train_frames)), "model_parameters": int(model.count_params()),
+               "train_frames_per_second": n_train_frames * history["epochs_run"] / max(train_seconds, 1e-9),
+               "n_train_frames": n_train_frames, "model_parameters": int(model.count_params()),
                "model_config": asdict(config)}
     return test, details
 
@@ -361,12 +436,19 @@ class StreamBatches(keras.utils.PyDataset):
 
     ``frames`` is float32 ``(S, L, D)`` (zeros on padding), labels int32 ``(S, L)``, weights
     float32 ``(S, L)`` (0 on padding, so padded frames add nothing to the summed loss).
+
+    Args:
+        frames: float32 ``(n_frames, D)``, the training tracks one after another (a memory-mapped
+            :attr:`FrameSequenceFile.frames`: rows are read per minibatch, never copied whole).
+        frame_labels: int ``(n_frames,)``.
+        index: int64 ``(B, S, L)`` rows of ``frames`` (-1: padding), from :func:`stream_layout`.
+        reset: float32 ``(B, S)``.
     """
 
     def __init__(self, frames: np.ndarray, frame_labels: np.ndarray, index: np.ndarray, reset: np.ndarray):
         super().__init__(workers=1, use_multiprocessing=False)
-        self.frames = np.concatenate([frames, np.zeros((1, frames.shape[1]), frames.dtype)])
-        self.frame_labels = np.concatenate([frame_labels, [0]]).astype(np.int32)
+        self.frames = frames
+        self.frame_labels = np.asarray(frame_labels, dtype=np.int32)
         self.index, self.reset = index, reset
 
     def __len__(self):
@@ -374,33 +456,48 @@ class StreamBatches(keras.utils.PyDataset):
 
     def __getitem__(self, i):
         index = self.index[i]
-        weights = (index >= 0).astype(np.float32)
-        index = np.where(index >= 0, index, len(self.frames) - 1)
-        return ({"frames": self.frames[index], "reset": self.reset[i]}, self.frame_labels[index], weights)
+        padding = index < 0
+        weights = (~padding).astype(np.float32)
+        rows = np.where(padding, 0, index)
+        frames = np.asarray(self.frames[rows], dtype=np.float32)
+        frames[padding] = 0.0
+        labels = self.frame_labels[rows]
+        labels[padding] = 0
+        return ({"frames": frames, "reset": self.reset[i]}, labels, weights)
 
 
-def predict_tracks(model: keras.Model, tracks: list[np.ndarray], batch_tracks: int = 16,
-                   bucket: int = 128) -> list[np.ndarray]:
+def predict_tracks(model: keras.Model, tracks: Sequence[np.ndarray], batch_tracks: int = 16,
+                   bucket: int = 128, lengths: Sequence[int] | None = None) -> list[np.ndarray]:
     """Frame posteriors of whole tracks with the inference model, state reset per track.
 
     Tracks are sorted by length and batched ``batch_tracks`` at a time, zero-padded at the end to
     a multiple of ``bucket`` frames (few distinct shapes, so few retracings); the recurrence is
-    causal, so the padding never changes a track's own outputs.
+    causal, so the padding never changes a track's own outputs. Each track is read once when its
+    batch is built (``tracks`` may be a lazy :class:`TrackFrames`; pass ``lengths`` to sort
+    without reading them twice).
+
+    Args:
+        tracks: per track float32 ``(n_frames_i, dim)``.
+        lengths: ``n_frames_i`` per track (None: ``len(tracks[k])``).
 
     Returns:
         per track float32 ``(n_frames_i, n_classes)``, in the order of ``tracks``.
     """
-    order = np.argsort([len(t) for t in tracks], kind="stable")
+    lengths = [len(tracks[k]) for k in range(len(tracks))] if lengths is None else [int(n) for n in lengths]
+    order = np.argsort(lengths, kind="stable")
     out: list = [None] * len(tracks)
     for first in range(0, len(order), batch_tracks):
         chosen = order[first:first + batch_tracks]
-        longest = -(-max(len(tracks[k]) for k in chosen) // bucket) * bucket
-        batch = np.zeros((batch_tracks, longest, tracks[chosen[0]].shape[1]), np.float32)
+        longest = -(-max(lengths[k] for k in chosen) // bucket) * bucket
+        batch = None
         for row, k in enumerate(chosen):
-            batch[row, :len(tracks[k])] = tracks[k]
+            frames = tracks[k]
+            if batch is None:
+                batch = np.zeros((batch_tracks, longest, frames.shape[1]), np.float32)
+            batch[row, :len(frames)] = frames
         probs = np.asarray(model.predict_on_batch(batch))
         for row, k in enumerate(chosen):
-            out[k] = probs[row, :len(tracks[k])].astype(np.float32)
+            out[k] = probs[row, :lengths[k]].astype(np.float32)
     return out
 
 
@@ -454,44 +551,45 @@ def train_lstm_posteriors(config: LSTMConfig, context: FoldContext, log=print) -
         except (OSError, ValueError, KeyError) as exc:
             log(f"    {cache} unreadable ({exc}); training again")
     split, n_classes = context.split, len(context.index.classes)
-    train_tracks = [context.features[i] for i in split.train]
-    standardize = FrameStandardizer.fit(train_tracks)
+    standardize = FrameStandardizer.fit(TrackFrames(context.features, split.train))
     rng = np.random.default_rng(context.seed)
     order = rng.permutation(len(split.train))
-    train_tracks = [standardize(train_tracks[k]) for k in order]
+    train_ids = [split.train[k] for k in order]
     train_labels = context.labels(split.train)[order]
-    lengths = [len(t) for t in train_tracks]
-    index, reset = stream_layout(lengths, config.num_streams, config.bptt_length)
-    data = StreamBatches(np.concatenate(train_tracks), np.repeat(train_labels, lengths), index, reset)
-    del train_tracks
-    validation = [standardize(context.features[i]) for i in split.validation]
-    validation_labels = context.labels(split.validation)
+    with FrameSequenceFile.write(TrackFrames(context.features, train_ids, standardize),
+                                 _frame_file_path(context, "lstm_train_frames")) as frame_file:
+        lengths = [int(n) for n in frame_file.lengths]
+        index, reset = stream_layout(lengths, config.num_streams, config.bptt_length)
+        data = StreamBatches(frame_file.frames, np.repeat(train_labels, lengths), index, reset)
+        validation = TrackFrames(context.features, split.validation, standardize)
+        validation_labels = context.labels(split.validation)
 
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(context.seed)
-    training_model, inference_model = build_lstm(config, data.frames.shape[1], n_classes)
-    optimizer = _optimizer(config.schedule)
-    training_model.compile(optimizer=optimizer, loss=_summed_loss())
-    streams = streaming_layers(training_model)
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(context.seed)
+        training_model, inference_model = build_lstm(config, frame_file.frames.shape[1], n_classes)
+        optimizer = _optimizer(config.schedule)
+        training_model.compile(optimizer=optimizer, loss=_summed_loss())
+        streams = streaming_layers(training_model)
 
-    def train_epoch(rate):
-        _start_epoch(optimizer, rate)
-        for layer in streams:
-            layer.reset_streams()
-        history = training_model.fit(data, epochs=1, shuffle=False, verbose=0)
-        return float(history.history["loss"][-1]) / (config.num_streams * config.bptt_length)
+        def train_epoch(rate):
+            _start_epoch(optimizer, rate)
+            for layer in streams:
+                layer.reset_streams()
+            history = training_model.fit(data, epochs=1, shuffle=False, verbose=0)
+            return float(history.history["loss"][-1]) / (config.num_streams * config.bptt_length)
 
-    def validation_loss():
-        if not validation:
-            return float("nan")
-        return frame_cross_entropy(predict_tracks(inference_model, validation), validation_labels)
+        def validation_loss():
+            if not len(validation):
+                return float("nan")
+            return frame_cross_entropy(predict_tracks(inference_model, validation), validation_labels)
 
-    t0 = time.time()
-    history = newbob_train(train_epoch, validation_loss, training_model.get_weights, training_model.set_weights,
-                           config.schedule, context.epochs, log)
-    train_seconds = time.time() - t0
+        t0 = time.time()
+        history = newbob_train(train_epoch, validation_loss, training_model.get_weights, training_model.set_weights,
+                               config.schedule, context.epochs, log)
+        train_seconds = time.time() - t0
+        del data
     ids = list(split.train) + list(split.validation) + list(split.test)
-    posteriors = predict_tracks(inference_model, [standardize(context.features[i]) for i in ids])
+    posteriors = predict_tracks(inference_model, TrackFrames(context.features, ids, standardize))
     details = {"training": history, "train_seconds": train_seconds,
                "train_frames_per_second": int(sum(lengths)) * history["epochs_run"] / max(train_seconds, 1e-9),
                "n_train_frames": int(sum(lengths)), "minibatches_per_epoch": int(len(index)),
@@ -528,19 +626,22 @@ def segment_statistics(posteriors: np.ndarray, k: float) -> np.ndarray:
                            (posteriors > k).mean(axis=0)])
 
 
-def segment_features(frames: np.ndarray, posteriors: np.ndarray, k: float) -> dict:
+def segment_features(frames: np.ndarray, posteriors: np.ndarray, k: float, mean_frame: bool = False) -> dict:
     """The three segment features of one track (paper eqs. 10-14).
 
     Args:
-        frames: scattering frames ``(n_frames, dim)`` (the initial features, before normalisation).
+        frames: scattering frames ``(n_frames, dim)`` (the initial features, before normalisation),
+            or with ``mean_frame`` their float64 mean ``(dim,)`` already taken (f_sc itself).
         posteriors: LSTM frame softmax ``(n_frames, n_classes)``.
         k: threshold of f_lstm^k.
+        mean_frame: ``frames`` is already f_sc.
 
     Returns:
         ``{"sc": (dim,), "lstm": (4 * n_classes,), "fusion": (dim + 4 * n_classes,)}`` float64:
         f_sc the mean frame (eq. 10), f_lstm (eqs. 11-14), f_fusion = [f_sc, f_lstm].
     """
-    f_sc = np.asarray(frames, dtype=np.float64).mean(axis=0)
+    f_sc = np.asarray(frames, dtype=np.float64)
+    f_sc = f_sc if mean_frame else f_sc.mean(axis=0)
     f_lstm = segment_statistics(posteriors, k)
     return {"sc": f_sc, "lstm": f_lstm, "fusion": np.concatenate([f_sc, f_lstm])}
 
@@ -670,8 +771,12 @@ def run_lstm_table4_fold(config: LSTMConfig, segment: SegmentConfig, context: Fo
     train_y, test_y = context.labels(train_ids), context.labels(split.test)
     seg = frame_and_segment_accuracy([posteriors[i] for i in split.test], test_y, n_classes)
 
+    # f_sc (eq. 10) does not depend on k: each track's frames are read once, not once per k and kind
+    mean_frames = {i: np.asarray(context.features[i], dtype=np.float64).mean(axis=0)
+                   for i in train_ids + list(split.test)}
+
     def features(ids, k, kind):
-        return np.stack([segment_features(context.features[i], posteriors[i], k)[kind] for i in ids])
+        return np.stack([segment_features(mean_frames[i], posteriors[i], k, mean_frame=True)[kind] for i in ids])
 
     curve = {"k": [], "lseg_accuracy": [], "fseg_accuracy": []}
     decisions = {"seg_accuracy": segment_votes([posteriors[i] for i in split.test], n_classes)}
