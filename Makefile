@@ -71,6 +71,7 @@ help:
 	@echo "  make test  test-fast                    the test suite (test-fast: without end-to-end runs)"
 	@echo "  make bench  bench-table3                throughput; full-scale Table 3 projection"
 	@echo "  make bench-scale TABLE=paper.table      a table's stage costs at three stand-in sizes, growth, projection"
+	@echo "  make bench-floors                       each table's slowest stage against its floor"
 	@echo "  make setup  clean-work                  make .venv only; delete WORK_DIR (caches, checkpoints)"
 
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -100,14 +101,23 @@ bench-table3: setup
 	    $(if $(SCHEMES),--schemes $(call q,$(SCHEMES)))
 
 # Scale benchmark of one table (stand-in at three sizes growing 4x; timing only, never accuracy):
-#   make bench-scale TABLE=crnn_tf.table2_fma [SIZES=20,80,320] [WORKERS=N] [EPOCH=1]
-#   make bench-scale TABLE=all     every table in turn (~25 min on 2 cores) + scale_summary_<device>.csv
+#   make bench-scale TABLE=crnn_tf.table2_fma [SIZES=20,80,320] [WORKERS=N] [EPOCH=1] [SECONDS=250]
+#   make bench-scale TABLE=all     every table in turn (~35 min on 2 cores) + scale_summary_<device>.csv
+#   make bench-scale TABLE=all REPROJECT=1   projections and summary again from the stored results
+# SECONDS: seconds per stand-in track (ISMIR 2004 runs 30 s excerpts by default, projected to whole songs).
 # Writes $(RESULTS_DIR)/bench/scale_<table>.{csv,json}.
 SIZES ?=
-.PHONY: bench-scale
+.PHONY: bench-scale bench-floors
 bench-scale: setup
 	$(PY) -m benchmarks.scale '$(TABLE)' --out $(RESULTS_DIR)/bench $(if $(SIZES),--sizes $(SIZES)) \
-	    $(if $(WORKERS),--workers $(WORKERS)) $(if $(EPOCH),--epoch) --records $(call q,$(RESULTS_DIR))
+	    $(if $(WORKERS),--workers $(WORKERS)) $(if $(EPOCH),--epoch) $(if $(SECONDS),--seconds $(SECONDS)) \
+	    $(if $(REPROJECT),--reproject) --records $(call q,$(RESULTS_DIR))
+
+# The slowest stage of each table against its floor (scattering, mp3 decoding, frame and clip model
+# training; MCCLSTM from bench-table3). CASES=scattering,decoding,... runs some. Writes
+# $(RESULTS_DIR)/bench/floors_<device>.{csv,json}.
+bench-floors: setup
+	$(PY) -m benchmarks.floors --out $(RESULTS_DIR)/bench $(if $(CASES),--only $(CASES))
 
 all-results: setup
 	$(PY) -m common.cli all-results $(RUN_OPTS)

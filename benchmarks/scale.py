@@ -28,7 +28,9 @@ previous one), in a fresh child process per size (so that peak memory is per siz
 
 4. **Training, projected** (:func:`table_training`): per scheme ``folds x epochs x examples / rate``
    from ``throughput_*.csv`` rows (``make bench``): this machine's rows for the CPU column (an
-   ``--epoch`` measurement replaces its scheme's), GPU devices' rows for the GPU column. Epochs:
+   ``--epoch`` measurement replaces its scheme's, and for MCCLSTM tables each scheme's own epoch
+   measured by ``make bench-table3`` does, :func:`read_table3_epochs`), GPU devices' rows for the
+   GPU column (one row per paper's model: an upper bound for its smaller schemes). Epochs:
    the last canonical run's records under ``--records``, else the configured cap. **A projection
    from throughput rows, not a measured run.**
 5. **Summary** (``all``: every table in turn, stand-ins shared per dataset):
@@ -47,6 +49,7 @@ Usage::
 
     python -m benchmarks.scale mcclstm.table3_gtzan|all [--sizes 20,80,320 | --largest N] [--growth 4]
                                [--workers N] [--epoch] [--out results/bench] [--work DIR] [--records results]
+    python -m benchmarks.scale all --reproject     # projections and summary again from the stored results
 """
 
 from __future__ import annotations
@@ -86,6 +89,11 @@ class StandIn:
         sizes: default sizes on a 2-core machine (``make bench-scale TABLE=all`` in ~25 min).
         size_note: said in the output and the summary when the largest default size is below 1/16
             of the real size, and why.
+        run_seconds: seconds per track the benchmark writes by default when whole tracks do not fit
+            three sizes (ISMIR 2004's whole songs); None: ``seconds``. Stages whose work grows with
+            the audio's duration (:data:`DURATION_STAGES`) are then projected to ``seconds`` per
+            track in proportion (``duration_scale``), as are the examples per track of frame-level
+            features; ``make bench-scale SECONDS=<seconds>`` runs whole tracks instead.
     """
 
     dataset: str
@@ -96,6 +104,7 @@ class StandIn:
     train_tracks: int = 0
     sizes: tuple[int, ...] = ()
     size_note: str = ""
+    run_seconds: float | None = None
 
 
 def _write_gtzan(folder: Path, n: int, seconds: float) -> Path:
@@ -166,10 +175,13 @@ STAND_INS = {s.dataset: s for s in (
             "largest size 256 clips is below 1/16 of the real 25,863 (2-core time budget)"),
     StandIn("fma_medium", 25000, 30.0, "mp3 44.1 kHz stereo", _write_fma, 19922, (12, 48, 192),
             "largest size 192 tracks is below 1/16 of the real 25,000 (2-core time budget)"),
-    StandIn("ismir2004", 1458, 250.0, "mp3 44.1 kHz mono, whole-song length", _write_ismir2004, 729, (12,),
-            "one size only, 12 whole songs (the smallest stand-in: one per class in each subset), far below "
-            "1/16 of the real 1,458: the scattering costs about a minute of CPU per song, so three sizes do "
-            "not fit a 2-core time budget; no growth fitted, linear assumed"),
+    StandIn("ismir2004", 1458, 250.0, "mp3 44.1 kHz mono, 30 s excerpts of whole-song-length tracks", _write_ismir2004,
+            656, (12, 48, 192),
+            "tracks of 30 s, not whole songs of 250 s: the scattering costs ~40 s of CPU per whole song, so three "
+            "sizes of whole songs do not fit a 2-core time budget; duration-proportional stages are projected "
+            "to 250 s per track (duration_scale 8.33), checked against 12 whole songs "
+            "(scale_lstm_segment.table2_ismir2004_whole_songs.csv); largest size 192 is 1/7.6 of the real 1,458",
+            run_seconds=30.0),
 )}
 
 
@@ -185,6 +197,13 @@ def _peak_rss_mib() -> float:
 def _disk_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) if Path(folder).exists() else 0
 
+
+#: Stages whose work grows in proportion to the tracks' duration (decoded samples, feature frames,
+#: training frames); with ``StandIn.run_seconds`` they are projected to the real duration.
+DURATION_STAGES = ("content_hashes", "features", "store", "epoch", "evaluation")
+
+#: Papers whose examples are feature frames (their count per track grows with the duration).
+FRAME_PAPERS = ("lstm_segment",)
 
 #: Papers whose protocols train from memory-mapped split stores (:func:`common.features.store.split_feature_stores`).
 STORE_PAPERS = ("msecnn", "crnn_tf")
@@ -342,7 +361,7 @@ CRNN_TF_BENCHMARKS = {"FCN": "FCN-4 (Choi", "CRNN": "CRNN (Choi", "CRNN-TF (GRU)
                       "Timbre CNN": "Timbre CNN", "End-to-end": "End-to-end", "MFCC + SVM": None}
 
 #: Units of throughput rows that convert to examples per epoch (``examples_per_track`` factor or 1).
-EXAMPLE_UNITS = ("clips/s", "chunks/s")
+EXAMPLE_UNITS = ("clips/s", "chunks/s", "frames/s")
 
 
 def scheme_benchmark(paper: str, scheme) -> str | None:
@@ -353,6 +372,8 @@ def scheme_benchmark(paper: str, scheme) -> str | None:
         return f"{scheme.name} training"
     if paper == "crnn_tf":
         return CRNN_TF_BENCHMARKS.get(scheme.name, "CRNN-TF (Grid LSTM)")
+    if paper == "lstm_segment":
+        return f"{scheme.name} training"
     return None
 
 
@@ -419,14 +440,60 @@ def training_projection(rows: list[dict], benchmark: str | None, train_examples:
     return out
 
 
+#: Papers whose schemes' epochs ``make bench-table3`` measures one by one (on the full-size GTZAN
+#: stand-in, through the project's runner): every MCCLSTM table's schemes are the same models
+#: (Ballroom and Soundtracks: other data; the variants: another initialisation, or the B kernel
+#: transposed, 9 x 13 instead of 13 x 9, the same multiply count).
+TABLE3_SCALE_PAPERS = ("mcclstm",)
+
+
+def read_table3_epochs(folder: str | os.PathLike, device: str) -> dict:
+    """Seconds of one training epoch per training chunk, per scheme, from ``table3_scale_<device>.csv``.
+
+    ``make bench-table3`` times one epoch of every Table 3 scheme on the 1,000-track stand-in
+    (800 training tracks) through the project's runner (``epoch_s_project``). A chunk scheme's
+    ``n_train_examples`` counts chunks, a sequence scheme's counts tracks (of ``chunks per track``
+    chunks each: the chunk schemes' examples over the training tracks), so both turn into seconds
+    per chunk, the unit :func:`table_training` scales to another table's training chunks.
+
+    Returns:
+        ``{scheme: {"s_per_chunk", "epoch_s", "chunks", "source"}}``; empty without the file.
+    """
+    import pandas as pd
+
+    path = Path(folder) / f"table3_scale_{device}.csv"
+    meta = path.with_suffix(".json")
+    if not path.is_file() or not meta.is_file():
+        return {}
+    frame = pd.read_csv(path)
+    frame = frame[frame.epoch_s_project.notna() & frame.n_train_examples.notna()]
+    train = float(json.loads(meta.read_text())["split"]["train"])
+    if frame.empty or not train:
+        return {}
+    chunks_per_track = float(frame.n_train_examples.max()) / train
+    out = {}
+    for row in frame.itertuples():
+        chunks = float(row.n_train_examples) if row.n_train_examples > train else float(row.n_train_examples) * \
+            chunks_per_track
+        out[row.scheme] = {"s_per_chunk": float(row.epoch_s_project) / chunks, "epoch_s": float(row.epoch_s_project),
+                           "chunks": chunks, "source": path.name}
+    return out
+
+
 def table_training(spec, stand_in: StandIn, examples_per_track: float, rows: list[dict],
-                   records: str | os.PathLike | None, measured_epoch: dict | None = None) -> list[dict]:
+                   records: str | os.PathLike | None, measured_epoch: dict | None = None,
+                   table3_epochs: dict | None = None) -> list[dict]:
     """Per trainable scheme of the table: full-protocol training seconds projected from ``rows``.
 
     Epochs per fold: the mean over folds of the last canonical run's records under
     ``<records>/<paper>/<table_id>`` (:func:`benchmarks.table3_scale.last_run_epochs`), else the
-    scheme's configured cap (an upper bound: early stopping may stop sooner). ``measured_epoch``
-    (``{scheme: full-size seconds of one epoch}``, from ``--epoch``) replaces the row's epoch.
+    scheme's configured cap (an upper bound: early stopping may stop sooner). ``table3_epochs``
+    (:func:`read_table3_epochs`, for :data:`TABLE3_SCALE_PAPERS`) replaces the row's epoch with
+    the scheme's own measured epoch, scaled to this table's training chunks: a throughput row
+    times one model per paper (MCCLSTM's row for R1, R4 and MCCLSTM, R3's for every chunk
+    scheme), which overstated the smaller schemes up to 10 times (R1: 43 s per epoch from the
+    MCCLSTM row, 4.3 s measured). ``measured_epoch`` (``{scheme: full-size seconds of one epoch}``,
+    from ``--epoch``) replaces both.
 
     Returns:
         one dict per scheme: :func:`training_projection`'s keys plus ``scheme``, ``epochs``,
@@ -440,12 +507,19 @@ def table_training(spec, stand_in: StandIn, examples_per_track: float, rows: lis
     for scheme in spec.trainable():
         benchmark = scheme_benchmark(spec.paper, scheme)
         unit = next((r["unit"] for r in rows if benchmark and str(r["benchmark"]).startswith(benchmark)), None)
-        examples = stand_in.train_tracks * (examples_per_track if unit == "chunks/s" else 1.0)
+        examples = stand_in.train_tracks * (examples_per_track if unit in ("chunks/s", "frames/s") else 1.0)
         if last.get(scheme.name):
             epochs, source = float(np.mean(list(last[scheme.name].values()))), "last canonical run"
         else:
             epochs, source = scheme_epochs(scheme), "configured cap"
         result = training_projection(rows, benchmark, examples, epochs, folds)
+        if table3_epochs and spec.paper in TABLE3_SCALE_PAPERS and scheme.name in table3_epochs:
+            measured = table3_epochs[scheme.name]
+            epoch_s = measured["s_per_chunk"] * stand_in.train_tracks * examples_per_track
+            result.update(epoch_s=epoch_s, protocol_s=folds * epochs * epoch_s if epochs else float("nan"),
+                          rate=1.0 / measured["s_per_chunk"], unit="chunks/s",
+                          device=f"this machine ({measured['source']}: this scheme's measured epoch)",
+                          benchmark=f"make bench-table3: {scheme.name}", reason="")
         if measured_epoch and scheme.name in measured_epoch:
             epoch_s = measured_epoch[scheme.name]
             result.update(epoch_s=epoch_s, protocol_s=folds * epochs * epoch_s if epochs else float("nan"),
@@ -477,6 +551,8 @@ def run_benchmark(table: str, sizes: list[int], out: str | os.PathLike, work: st
 
     spec = available_tables()[table]()
     stand_in = STAND_INS[spec.dataset.name]
+    seconds = seconds or stand_in.run_seconds
+    duration_scale = stand_in.seconds / seconds if seconds and stand_in.run_seconds else 1.0
     temporary = work is None
     work = Path(tempfile.mkdtemp(prefix="scale-")) if temporary else Path(work)
     load_start, started, results = _load_average(), time.perf_counter(), []
@@ -506,11 +582,13 @@ def run_benchmark(table: str, sizes: list[int], out: str | os.PathLike, work: st
         points = [(r["tracks"], s["seconds"], s["disk_bytes"], s["peak_rss_mib"])
                   for r in results for s in r["stages"] if s["stage"] == name]
         n, times, disk, rss = (np.array(v, float) for v in zip(*points))
-        rows.append({"table": table, "stage": name, "tracks": stand_in.full_tracks, **{
-            k: v for k, v in project(n, times, stand_in.full_tracks, name in ONE_OFF_STAGES).items()},
-            "disk_exponent": growth_exponent(n, disk), "rss_exponent": growth_exponent(n, rss),
-            "projected_disk_bytes": float(disk[-1] * stand_in.full_tracks / n[-1]) if n[-1] else float("nan"),
-            "kind": "growth"})
+        scale = duration_scale if name.split(":")[0] in DURATION_STAGES else 1.0
+        projected = project(n, times, stand_in.full_tracks, name in ONE_OFF_STAGES)
+        rows.append({"table": table, "stage": name, "tracks": stand_in.full_tracks,
+                     **{k: (v * scale if k.startswith("projected") else v) for k, v in projected.items()},
+                     "disk_exponent": growth_exponent(n, disk), "rss_exponent": growth_exponent(n, rss),
+                     "projected_disk_bytes": float(disk[-1] * stand_in.full_tracks / n[-1]) * scale if n[-1]
+                     else float("nan"), "duration_scale": scale, "kind": "growth"})
     frame = pd.DataFrame(rows)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -522,14 +600,15 @@ def run_benchmark(table: str, sizes: list[int], out: str | os.PathLike, work: st
     epoch_rows = frame[(frame.kind == "growth") & frame.stage.str.startswith("epoch:")]
     # one measured epoch grows with the training examples: linear from the largest size to full size
     measured = {row.stage.split(":", 1)[1]: row.projected_s_linear for row in epoch_rows.itertuples()}
-    examples = largest.get("examples_per_track", 1.0)
+    examples = largest.get("examples_per_track", 1.0) * (duration_scale if spec.paper in FRAME_PAPERS else 1.0)
     throughput = Path(throughput or out)
     training_cpu = table_training(spec, stand_in, examples, read_throughput(throughput, False, device_name()),
-                                  records, measured)
+                                  records, measured, read_table3_epochs(throughput, device_name()))
     training_gpu = table_training(spec, stand_in, examples, read_throughput(throughput, True), records)
     write_json({"note": "stand-in datasets (real layout and format, generated audio): timing only, never accuracy",
                 "table": table, "dataset": spec.dataset.name, "full_tracks": stand_in.full_tracks,
                 "full_seconds_per_track": stand_in.seconds, "seconds_per_track_run": seconds or stand_in.seconds,
+                "duration_scale": duration_scale,
                 "audio": stand_in.audio, "sizes": sizes,
                 "workers": workers, "device": device_name(), "host": platform.node(), "cpu_count": os.cpu_count(),
                 "load_average_start": load_start, "load_average_end": _load_average(), "size_note": stand_in.size_note,
@@ -634,6 +713,54 @@ def run_all(tables: list[str], out: str | os.PathLike, work: str | os.PathLike |
     return summary, path
 
 
+def reproject(tables: list[str], out: str | os.PathLike, records: str | os.PathLike | None = "results",
+              throughput: str | os.PathLike | None = None):
+    """Training projections and the summary again from the tables' stored ``scale_<table>.{csv,json}``.
+
+    The measured stages are kept as they are; only what is projected from other benchmarks
+    (``throughput_*.csv`` rows, ``table3_scale_<device>.csv`` epochs, the last canonical run's
+    epochs) is computed again, e.g. after ``make bench`` on a GPU machine or ``make bench-table3``.
+    Each JSON is rewritten (atomically) with ``reprojected`` set; a table without stored results
+    is left out of the summary and named.
+
+    Returns:
+        ``(summary frame, summary_path)`` as :func:`run_all`.
+    """
+    import pandas as pd
+
+    from benchmarks.throughput import device_name
+    from common.outputs.result_tables import write_csv, write_json
+    from common.registry import available_tables
+
+    out, rows = Path(out), []
+    throughput = Path(throughput or out)
+    for table in tables:
+        csv_path, json_path = out / f"scale_{table}.csv", out / f"scale_{table}.json"
+        if not csv_path.is_file() or not json_path.is_file():
+            print(f"   {table}: no stored scale results in {out}; left out", flush=True)
+            continue
+        frame, meta = pd.read_csv(csv_path), json.loads(json_path.read_text())
+        spec = available_tables()[table]()
+        stand_in = STAND_INS[spec.dataset.name]
+        examples = meta["sizes_run"][-1].get("examples_per_track", 1.0) * (
+            meta.get("duration_scale", 1.0) if spec.paper in FRAME_PAPERS else 1.0)
+        epoch_rows = frame[(frame.kind == "growth") & frame.stage.str.startswith("epoch:")] if "kind" in frame else \
+            frame.iloc[0:0]
+        measured = {row.stage.split(":", 1)[1]: row.projected_s_linear for row in epoch_rows.itertuples()}
+        meta["training_cpu"] = table_training(spec, stand_in, examples,
+                                              read_throughput(throughput, False, meta.get("device", device_name())),
+                                              records, measured,
+                                              read_table3_epochs(throughput, meta.get("device", device_name())))
+        meta["training_gpu"] = table_training(spec, stand_in, examples, read_throughput(throughput, True), records)
+        meta["reprojected"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        write_json(meta, json_path)
+        rows.append(summary_row(frame, meta))
+    summary = pd.DataFrame(rows)
+    path = out / f"scale_summary_{device_name()}.csv"
+    write_csv(summary, path)
+    return summary, path
+
+
 def main(argv=None) -> int:
     """Command line: see the module text."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -650,6 +777,9 @@ def main(argv=None) -> int:
                         help="seconds per stand-in track (default: the real dataset's; shorter: a quick run only)")
     parser.add_argument("--records", default="results",
                         help="root of the canonical results (epochs of the last run; 'none': configured caps)")
+    parser.add_argument("--reproject", action="store_true",
+                        help="recompute only the training projections and the summary from the stored scale "
+                             "results (after new throughput rows); nothing is run")
     parser.add_argument("--stand-ins", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--one-size", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -667,6 +797,12 @@ def main(argv=None) -> int:
     if args.table != "all" and args.table not in available_tables():
         parser.error(f"unknown table {args.table!r}")
     records = None if args.records.lower() == "none" else args.records
+    if args.reproject:
+        summary, path = reproject(list(available_tables()) if args.table == "all" else [args.table], args.out,
+                                  records)
+        print(summary.to_string(index=False, float_format=lambda v: f"{v:.3g}", na_rep="-"))
+        print(f"wrote {path}")
+        return 0
     options = {"workers": args.workers, "epoch": args.epoch, "seconds": args.seconds, "records": records}
     print("Stand-in datasets (real layout and format, generated or looped audio): timing only, never accuracy.")
     if args.table == "all":

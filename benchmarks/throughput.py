@@ -100,12 +100,14 @@ def mcclstm_rows(steps: int) -> list[dict]:
     return rows
 
 
-def paper_rows() -> list[dict]:
-    """Rows from ``papers/<paper>/bench.py`` modules (``BENCHMARKS``), where present."""
+def paper_rows(papers: list[str] | None = None) -> list[dict]:
+    """Rows from ``papers/<paper>/bench.py`` modules (``BENCHMARKS``), where present (only ``papers`` if given)."""
     from common.registry import paper_modules
 
     rows = []
-    for _, module in paper_modules("bench"):
+    for paper, module in paper_modules("bench"):
+        if papers is not None and paper not in papers:
+            continue
         for name, unit, measure in getattr(module, "BENCHMARKS", []):
             print(f"  measuring {name} ...", flush=True)
             rows.append({"benchmark": name, "unit": unit, "rate": measure()})
@@ -145,10 +147,17 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=10, help="timed train steps per model")
     parser.add_argument("--out", default="results/bench")
     parser.add_argument("--skip-features", action="store_true")
+    parser.add_argument("--papers", default=None,
+                        help="comma-separated papers: only their bench.py rows, merged into the device's CSV "
+                             "(rows of the same name replaced, the others kept)")
     args = parser.parse_args(argv)
-    rows = [] if args.skip_features else feature_rows(args.tracks)
-    rows += mcclstm_rows(args.steps)
-    rows += paper_rows()
+    papers = [p.strip() for p in args.papers.split(",")] if args.papers else None
+    if papers is None:
+        rows = [] if args.skip_features else feature_rows(args.tracks)
+        rows += mcclstm_rows(args.steps)
+        rows += paper_rows()
+    else:
+        rows = paper_rows(papers)
     device = device_name()
     frame = pd.DataFrame(rows)
     if "note" not in frame:
@@ -160,6 +169,11 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     from common.outputs.result_tables import write_csv
+
+    existing = out / f"throughput_{device}.csv"
+    if papers is not None and existing.is_file():
+        kept = pd.read_csv(existing)
+        frame = pd.concat([kept[~kept.benchmark.isin(frame.benchmark)], frame], ignore_index=True)
 
     write_csv(frame, out / f"throughput_{device}.csv")
     print(f"wrote {out / f'throughput_{device}.csv'}")

@@ -61,7 +61,10 @@ class ScatteringConfig:
         precision: ``"float32"`` or ``"float64"`` arithmetic of the NumPy backend (float32 is
             about twice as fast; the TensorFlow backend always uses float32).
         batch_blocks: blocks transformed together (memory ~ ``batch_blocks`` x 1 GB at the
-            paper's setting with the NumPy backend).
+            paper's setting with the NumPy backend). Default 1: one block at a time was 1.27x
+            faster than 2 and 1.25x faster than 8 on the 2-core machine (``make bench-floors``,
+            ``results/bench/floors_cpu2.csv``: a smaller working set in the CPU caches); the
+            values do not depend on it.
     """
 
     sample_rate: int = 22050
@@ -75,7 +78,7 @@ class ScatteringConfig:
     context_frames: int = 16
     backend: str = "numpy"
     precision: str = "float32"
-    batch_blocks: int = 2
+    batch_blocks: int = 1
 
     def __post_init__(self):
         if self.T < 2 or self.T & (self.T - 1):

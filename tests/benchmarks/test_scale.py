@@ -88,3 +88,66 @@ def test_summary_row_from_a_scale_frame():
     assert row["cpu_data_s"] == pytest.approx(1100.0) and row["cpu_total_s"] == pytest.approx(1600.0)
     assert row["peak_rss_mib"] == 140.0 and row["disk_bytes_full"] == 30_000.0
     assert row["gpu_training_s"] == 500.0 and "not measured" in row["gpu_note"] and "B (no throughput" in row["gpu_note"]
+
+
+def _table3_scale_files(folder):
+    import pandas as pd
+
+    pd.DataFrame([{"scheme": "R0", "epoch_s_project": 6.4, "n_train_examples": 12800, "batch_size": 32},
+                  {"scheme": "R1", "epoch_s_project": 4.0, "n_train_examples": 800, "batch_size": 8},
+                  {"scheme": "features", "epoch_s_project": float("nan"), "n_train_examples": float("nan"),
+                   "batch_size": float("nan")}]).to_csv(folder / "table3_scale_cpu2.csv", index=False)
+    (folder / "table3_scale_cpu2.json").write_text(json.dumps({"split": {"train": 800}}))
+
+
+def test_mcclstm_schemes_are_projected_from_their_own_measured_epochs(tmp_path):
+    """A throughput row times one model per paper (R3's row for R0, MCCLSTM's for R1): the projection
+    overstated R0 and R1 up to 10x (Table 3: 22.8 h vs 9.5 h measured); their own epochs replace it."""
+    from common.registry import available_tables
+
+    _table3_scale_files(tmp_path)
+    epochs = scale.read_table3_epochs(tmp_path, "cpu2")
+    assert epochs["R0"]["s_per_chunk"] == pytest.approx(6.4 / 12800)
+    assert epochs["R1"]["s_per_chunk"] == pytest.approx(4.0 / (800 * 16))  # 16 chunks per track
+    assert scale.read_table3_epochs(tmp_path / "absent", "cpu2") == {}
+    spec = available_tables()["mcclstm.table4_ballroom"]()
+    rows = [{"device": "cpu2", "benchmark": "R3 training, 32 chunks", "unit": "chunks/s", "rate": 100.0},
+            {"device": "cpu2", "benchmark": "MCCLSTM training, 8 tracks", "unit": "chunks/s", "rate": 100.0}]
+    stand_in = scale.STAND_INS["ballroom"]
+    training = {t["scheme"]: t for t in scale.table_training(spec, stand_in, 16.0, rows, None, None, epochs)}
+    assert training["R0"]["epoch_s"] == pytest.approx(6.4 / 12800 * stand_in.train_tracks * 16)
+    assert training["R1"]["epoch_s"] == pytest.approx(4.0 / 12800 * stand_in.train_tracks * 16)
+    assert "bench-table3" in training["R0"]["benchmark"]
+    assert training["R3"]["epoch_s"] == pytest.approx(stand_in.train_tracks * 16 / 100.0)  # not measured: the row
+
+
+def test_duration_scaled_stand_in_projects_to_the_real_track_length(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    real = scale.STAND_INS["soundtracks"]
+    monkeypatch.setitem(scale.STAND_INS, "soundtracks", replace(real, seconds=12.0, run_seconds=6.0))
+    frame, _, json_path = scale.run_benchmark("mcclstm.table5_soundtracks", [2, 4], tmp_path / "out",
+                                              tmp_path / "work", workers=1, in_process=True,
+                                              stand_ins=tmp_path / "stand_ins", records=None)
+    meta = json.loads(json_path.read_text())
+    assert meta["seconds_per_track_run"] == 6.0 and meta["duration_scale"] == 2.0
+    growth = frame[frame.kind == "growth"].set_index("stage")
+    sized = frame[(frame.kind != "growth") & (frame.stage == "features")].set_index("tracks")
+    assert growth.loc["features", "duration_scale"] == 2.0 and growth.loc["index", "duration_scale"] == 1.0
+    assert growth.loc["features", "projected_s_linear"] == pytest.approx(
+        2.0 * sized.loc[4, "seconds"] * real.full_tracks / 4)
+
+
+def test_reproject_keeps_the_measured_stages_and_redoes_the_training(tmp_path):
+    frame, csv_path, json_path = scale.run_benchmark("mcclstm.table5_soundtracks", [2, 4], tmp_path,
+                                                     tmp_path / "work", workers=1, in_process=True, seconds=3.0,
+                                                     stand_ins=tmp_path / "stand_ins", records=None)
+    before = json.loads(json_path.read_text())
+    _table3_scale_files(tmp_path)
+    summary, path = scale.reproject(["mcclstm.table5_soundtracks", "msecnn.table1_mtat"], tmp_path, records=None)
+    after = json.loads(json_path.read_text())
+    assert after["sizes_run"] == before["sizes_run"] and "reprojected" in after
+    measured = {t["scheme"]: t for t in after["training_cpu"]}
+    assert "bench-table3" in measured["R0"]["benchmark"] and "bench-table3" in measured["R1"]["benchmark"]
+    assert list(summary.table) == ["mcclstm.table5_soundtracks"]  # no stored msecnn results: left out
+    assert path.name.startswith("scale_summary_")
