@@ -177,11 +177,13 @@ STAND_INS = {s.dataset: s for s in (
             "largest size 192 tracks is below 1/16 of the real 25,000 (2-core time budget)"),
     StandIn("ismir2004", 1458, 250.0, "mp3 44.1 kHz mono, 30 s excerpts of whole-song-length tracks", _write_ismir2004,
             656, (12, 48, 192),
-            "tracks of 30 s, not whole songs of 250 s: the scattering costs ~40 s of CPU per whole song, so three "
-            "sizes of whole songs do not fit a 2-core time budget; duration-proportional stages are projected "
-            "to 250 s per track (duration_scale 8.33), checked against 12 whole songs "
-            "(scale_lstm_segment.table2_ismir2004_whole_songs.csv); largest size 192 is 1/7.6 of the real 1,458",
-            run_seconds=30.0),
+            "tracks of 27.5-29 s, not whole songs of 250 s: the scattering costs ~30 s of CPU per whole song, so "
+            "three sizes of whole songs do not fit a 2-core time budget; duration-proportional stages are "
+            "projected to 250 s per track (duration_scale 9.09; the scattering's unit of work is a block of 164 "
+            "frames, 30.5 s: every stand-in track is one block, a 250 s song nine), checked against 12 whole "
+            "songs (scale_lstm_segment.table2_ismir2004_whole_songs.csv); largest size 192 is 1/7.6 of the real "
+            "1,458",
+            run_seconds=27.5),
 )}
 
 
@@ -378,11 +380,17 @@ def scheme_benchmark(paper: str, scheme) -> str | None:
 
 
 def scheme_epochs(scheme) -> int | None:
-    """Epoch cap of a scheme's training configuration (an argument of its ``run_fold`` with ``epochs``), or None."""
+    """Epoch cap of a scheme's training configuration, or None.
+
+    An argument of its ``run_fold`` with ``epochs`` (a ``TrainingConfig``), or with a
+    ``schedule.max_epochs`` (LSTM segment: the newbob schedule's cap).
+    """
     run_fold = scheme.run_fold
     for value in (*getattr(run_fold, "args", ()), *getattr(run_fold, "keywords", {}).values()):
         if isinstance(getattr(value, "epochs", None), int):
             return value.epochs
+        if isinstance(getattr(getattr(value, "schedule", None), "max_epochs", None), int):
+            return value.schedule.max_epochs
     return None
 
 

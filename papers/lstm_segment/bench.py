@@ -155,7 +155,7 @@ def dnn_training_throughput(config: cfg.DNNConfig, n_batches: int = 100, path: s
 #: names, which :func:`benchmarks.scale.scheme_benchmark` looks up.
 BENCHMARKS = [
     *[(f"{m.name} training, {m.num_streams} streams x {m.bptt_length} frames", "frames/s",
-       lambda m=m: lstm_training_throughput(m)) for m in cfg.LSTMS],
+       lambda m=m: lstm_training_throughput(m, n_batches=30)) for m in cfg.LSTMS],
     *[(f"{d.name} training, batch {d.batch_size} frames", "frames/s",
-       lambda d=d: dnn_training_throughput(d)) for d in cfg.DNNS],
+       lambda d=d: dnn_training_throughput(d, n_batches=300)) for d in cfg.DNNS],
 ]
