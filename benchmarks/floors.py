@@ -232,18 +232,29 @@ def clip_rows(folder: Path, sizes: list[int]) -> list[dict]:
     checkpoint, pipeline set-up), which the difference between the project and its floor stays
     near, from the per-step cost, which decides a full-size epoch.
     """
+    import subprocess
+    import sys
+
     rows = []
     for n_clips in sizes:
-        rows += _clip_rows_at(folder, n_clips)
+        for name in CLIP_TABLES:  # a child process each: a CPU model at batch 32 holds ~10 GB of activations
+            out = folder / f"clip-{name}-{n_clips}.json"
+            subprocess.run([sys.executable, "-m", "benchmarks.floors", "--clip-one", f"{name}:{n_clips}",
+                            "--clip-folder", str(folder), "--clip-out", str(out)], check=True)
+            rows += json.loads(out.read_text())
     return rows
 
 
-def _clip_rows_at(folder: Path, n_clips: int) -> list[dict]:
+#: The clip tables whose first scheme's epoch is compared (MsE-CNN; CRNN-TF Table I's FCN).
+CLIP_TABLES = ("msecnn.table1_mtat", "crnn_tf.table1_mtat")
+
+
+def _clip_rows_at(folder: Path, n_clips: int, names=CLIP_TABLES) -> list[dict]:
     from benchmarks.scale import run_size
     from common.registry import available_tables
 
     rows = []
-    for name in ("msecnn.table1_mtat", "crnn_tf.table1_mtat"):
+    for name in names:
         table = f"{name} ({n_clips}-clip stand-in)"
         spec = available_tables()[name]()
         scheme = spec.trainable()[0]
@@ -260,6 +271,12 @@ def _clip_rows_at(folder: Path, n_clips: int) -> list[dict]:
         rows.append(_row("clip model training", table, f"project: one epoch of {scheme.name} through the runner "
                          "(memory-mapped store, tf.data, callbacks, validation)", epoch["seconds"],
                          f"{train_clips} clips (one epoch of a {n_clips}-clip stand-in)"))
+        import gc
+
+        import keras
+
+        keras.backend.clear_session()  # the runner's model goes before the floor's is built
+        gc.collect()
         first, second, how = _first_epoch_floor(spec.paper, scheme, train_clips)
         rows.append(_row("clip model training", table, f"floor: first epoch of a fresh {scheme.name} in a minimal "
                          f"model.fit from memory, tracing included ({how})", first, f"{train_clips} clips",
@@ -385,10 +402,22 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default=",".join(CASES), help=f"comma-separated cases of {CASES}")
     parser.add_argument("--seconds", type=float, default=60.0, help="seconds of the scattering test song")
     parser.add_argument("--lstm-batches", type=int, default=30, help="timed LSTM minibatches (DNN: 10x)")
-    parser.add_argument("--clips", default="32", help="clips of the MTAT stand-ins for the clip epochs (comma-separated; "
-                        "one process holds every size's models: 32,128 exceeded 24 GB)")
+    parser.add_argument("--clips", default="32,128", help="clips of the MTAT stand-ins for the clip epochs "
+                        "(comma-separated; each table and size in a child process)")
     parser.add_argument("--out", default="results/bench")
+    parser.add_argument("--clip-one", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--clip-folder", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--clip-out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.clip_one:  # a child of clip_rows: one table at one size
+        if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+            from common.training.tensorflow_logging import import_tensorflow_quietly
+
+            import_tensorflow_quietly()
+        name, n_clips = args.clip_one.rsplit(":", 1)
+        rows = _clip_rows_at(Path(args.clip_folder), int(n_clips), (name,))
+        Path(args.clip_out).write_text(json.dumps(rows))
+        return 0
     cases = [c.strip() for c in args.only.split(",") if c.strip()]
     unknown = sorted(set(cases) - set(CASES))
     if unknown:
