@@ -267,7 +267,7 @@ def _clip_rows_at(folder: Path, n_clips: int, names=CLIP_TABLES) -> list[dict]:
             rows.append(_row("clip model training", table, f"project: one epoch of {scheme.name}", float("nan"),
                              "", note=result.get("epoch_error", "no epoch measured")))
             continue
-        train_clips = result.get("epoch_train_examples") or _train_clips(spec, work, n_clips, folder)
+        train_clips = _train_clips(spec, n_clips, folder)
         rows.append(_row("clip model training", table, f"project: one epoch of {scheme.name} through the runner "
                          "(memory-mapped store, tf.data, callbacks, validation)", epoch["seconds"],
                          f"{train_clips} clips (one epoch of a {n_clips}-clip stand-in)"))
@@ -293,7 +293,7 @@ def _clip_rows_at(folder: Path, n_clips: int, names=CLIP_TABLES) -> list[dict]:
     return rows
 
 
-def _train_clips(spec, work: Path, n_clips: int, folder: Path) -> int:
+def _train_clips(spec, n_clips: int, folder: Path) -> int:
     """Training clips of fold 0 of the stand-in ``run_size`` built (the epoch's examples)."""
     from benchmarks.scale import STAND_INS, stand_in_folder
 
@@ -306,8 +306,9 @@ def _train_clips(spec, work: Path, n_clips: int, folder: Path) -> int:
 
 def _batch_size(scheme) -> int | None:
     """Batch size of a scheme's training configuration (an argument of its ``run_fold`` with ``batch_size``)."""
-    run_fold = scheme.run_fold
-    for value in (*getattr(run_fold, "args", ()), *getattr(run_fold, "keywords", {}).values()):
+    from benchmarks.scale import run_fold_settings
+
+    for value in run_fold_settings(scheme):
         if isinstance(getattr(value, "batch_size", None), int):
             return value.batch_size
     return None

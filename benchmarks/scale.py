@@ -379,14 +379,19 @@ def scheme_benchmark(paper: str, scheme) -> str | None:
     return None
 
 
+def run_fold_settings(scheme) -> tuple:
+    """The objects a scheme's ``run_fold`` is bound with (``functools.partial`` arguments and keywords)."""
+    run_fold = scheme.run_fold
+    return (*getattr(run_fold, "args", ()), *getattr(run_fold, "keywords", {}).values())
+
+
 def scheme_epochs(scheme) -> int | None:
     """Epoch cap of a scheme's training configuration, or None.
 
     An argument of its ``run_fold`` with ``epochs`` (a ``TrainingConfig``), or with a
     ``schedule.max_epochs`` (LSTM segment: the newbob schedule's cap).
     """
-    run_fold = scheme.run_fold
-    for value in (*getattr(run_fold, "args", ()), *getattr(run_fold, "keywords", {}).values()):
+    for value in run_fold_settings(scheme):
         if isinstance(getattr(value, "epochs", None), int):
             return value.epochs
         if isinstance(getattr(getattr(value, "schedule", None), "max_epochs", None), int):

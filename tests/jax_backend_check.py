@@ -151,12 +151,12 @@ def lstm_segment_schemes():
     with their layer count, streams and window but 1/64 of the projection and cell units."""
     from papers.lstm_segment.config import DNNS, LSTMS
     from papers.lstm_segment.models import build_dnn, build_lstm, streaming_layers
-    from papers.lstm_segment.protocol import _optimizer, _start_epoch, _summed_loss
+    from papers.lstm_segment.protocol import frame_optimizer, start_epoch, summed_frame_loss
 
     n_features, n_classes = 545, 6
     for config in DNNS:
         model = build_dnn(config, n_features, n_classes)
-        yield ("lstm_segment", config.name, model, _optimizer(config.schedule), _summed_loss(),
+        yield ("lstm_segment", config.name, model, frame_optimizer(config.schedule), summed_frame_loss(),
                _random((16, n_features)), np.arange(16) % n_classes)
     for config in LSTMS:
         small = replace(config, layers=tuple((p // 64, c // 64) for p, c in config.layers))
@@ -166,8 +166,8 @@ def lstm_segment_schemes():
             layer.reset_streams()
         s, window = small.num_streams, small.bptt_length
         inputs = {"frames": _random((s, window, n_features)), "reset": np.ones(s, np.float32)}
-        optimizer = _optimizer(small.schedule)
-        yield ("lstm_segment", f"{config.name} (units / 64)", model, optimizer, _summed_loss(),
+        optimizer = frame_optimizer(small.schedule)
+        yield ("lstm_segment", f"{config.name} (units / 64)", model, optimizer, summed_frame_loss(),
                inputs, np.tile(np.arange(s)[:, None] % n_classes, (1, window)))
         # after the step: the window's final state is carried to the next window ...
         if not max(_largest(v) for layer in streams for v in layer.stream_states) > 0:
@@ -175,7 +175,7 @@ def lstm_segment_schemes():
         # ... and the protocol's epoch start (train_lstm_posteriors) zeroes states and momentum
         for layer in streams:
             layer.reset_streams()
-        _start_epoch(optimizer, small.schedule.learning_rate / 2)
+        start_epoch(optimizer, small.schedule.learning_rate / 2)
         leftover = [_largest(v) for layer in streams for v in layer.stream_states]
         leftover += [_largest(v) for v in optimizer.momentums]
         if max(leftover) != 0:

@@ -28,7 +28,7 @@ import numpy as np
 from common.features.store import FrameSequenceFile
 from papers.lstm_segment import config as cfg
 from papers.lstm_segment.models import build_dnn, build_lstm, streaming_layers
-from papers.lstm_segment.protocol import (ShuffledFrames, StreamBatches, _optimizer, _start_epoch, _summed_loss,
+from papers.lstm_segment.protocol import (ShuffledFrames, StreamBatches, frame_optimizer, start_epoch, summed_frame_loss,
                                           stream_layout)
 
 #: Frame dimension (kymatio J=12, Q=(8, 1): 545 coefficients) and genres of ISMIR 2004.
@@ -67,8 +67,8 @@ def lstm_training_throughput(config: cfg.LSTMConfig, n_batches: int = 10, path: 
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     model, _ = build_lstm(config, N_FEATURES, N_CLASSES)
-    optimizer = _optimizer(config.schedule)
-    model.compile(optimizer=optimizer, loss=_summed_loss())
+    optimizer = frame_optimizer(config.schedule)
+    model.compile(optimizer=optimizer, loss=summed_frame_loss())
     with tempfile.TemporaryDirectory() as folder:
         with FrameSequenceFile.write(tracks, Path(folder) / "frames.f32") as frame_file:
             index, reset = stream_layout([int(n) for n in frame_file.lengths], streams, window)
@@ -89,13 +89,12 @@ def lstm_training_throughput(config: cfg.LSTMConfig, n_batches: int = 10, path: 
             layers = streaming_layers(model)
             seconds = []
             for _ in range(2):  # the first pays tracing
-                _start_epoch(optimizer, config.schedule.learning_rate)
+                start_epoch(optimizer, config.schedule.learning_rate)
                 for layer in layers:
                     layer.reset_streams()
                 start = time.perf_counter()
                 epoch()
                 seconds.append(time.perf_counter() - start)
-            del data
     return n_batches * streams * window / seconds[-1]
 
 
@@ -123,8 +122,8 @@ def dnn_training_throughput(config: cfg.DNNConfig, n_batches: int = 100, path: s
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     model = build_dnn(config, N_FEATURES, N_CLASSES)
-    optimizer = _optimizer(config.schedule)
-    model.compile(optimizer=optimizer, loss=_summed_loss())
+    optimizer = frame_optimizer(config.schedule)
+    model.compile(optimizer=optimizer, loss=summed_frame_loss())
     with tempfile.TemporaryDirectory() as folder:
         with FrameSequenceFile.write(tracks, Path(folder) / "frames.f32") as frame_file:
             frames = frame_file.frames[:n_frames]
@@ -142,12 +141,10 @@ def dnn_training_throughput(config: cfg.DNNConfig, n_batches: int = 100, path: s
                     data.reshuffle()
             seconds = []
             for _ in range(2):
-                _start_epoch(optimizer, config.schedule.learning_rate)
+                start_epoch(optimizer, config.schedule.learning_rate)
                 start = time.perf_counter()
                 epoch()
                 seconds.append(time.perf_counter() - start)
-            del frames
-            data = x = None
     return n_frames / seconds[-1]
 
 

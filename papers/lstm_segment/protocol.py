@@ -270,20 +270,22 @@ def newbob_train(train_epoch, validation_loss, get_weights, set_weights, schedul
     return history
 
 
-def _optimizer(schedule: NewbobSchedule) -> keras.optimizers.SGD:
+def frame_optimizer(schedule: NewbobSchedule) -> keras.optimizers.SGD:
+    """SGD with the schedule's rate, momentum and per-value gradient clipping (Kaldi nnet1, paper Table 3)."""
     return keras.optimizers.SGD(learning_rate=schedule.learning_rate, momentum=schedule.momentum,
                                 clipvalue=schedule.clip_value)
 
 
-def _start_epoch(optimizer: keras.optimizers.Optimizer, rate: float) -> None:
+def start_epoch(optimizer: keras.optimizers.Optimizer, rate: float) -> None:
     """Set the rate and zero the momentum buffers (a Kaldi epoch starts from zero momentum)."""
     optimizer.learning_rate = rate
     for variable in getattr(optimizer, "momentums", []) or []:
         variable.assign(keras.ops.zeros(variable.shape, dtype=variable.dtype))  # zeros_like fails on JAX
 
 
-#: Summed frame cross-entropy: Kaldi nnet1 accumulates the gradient over a minibatch's frames.
-def _summed_loss():
+def summed_frame_loss() -> keras.losses.Loss:
+    """Frame cross-entropy summed over a minibatch's frames (Kaldi nnet1 accumulates the gradient so),
+    for int labels ``(S, L)`` or ``(B,)`` and softmax outputs; padded frames get sample weight 0."""
     return keras.losses.SparseCategoricalCrossentropy(reduction="sum")
 
 
@@ -353,15 +355,15 @@ def train_dnn_posteriors(config: DNNConfig, context: FoldContext, log=print):
         keras.backend.clear_session()
         keras.utils.set_random_seed(context.seed)
         model = build_dnn(config, frame_file.frames.shape[1], n_classes)
-        optimizer = _optimizer(config.schedule)
-        model.compile(optimizer=optimizer, loss=_summed_loss())
+        optimizer = frame_optimizer(config.schedule)
+        model.compile(optimizer=optimizer, loss=summed_frame_loss())
         batch = config.batch_size
 
         def predict(tracks):
             return [model.predict(tracks[k], batch_size=4096, verbose=0) for k in range(len(tracks))]
 
         def train_epoch(rate):
-            _start_epoch(optimizer, rate)
+            start_epoch(optimizer, rate)
             history = model.fit(data, epochs=1, shuffle=False, verbose=0)
             data.reshuffle()
             return float(history.history["loss"][-1]) / batch
@@ -567,12 +569,12 @@ def train_lstm_posteriors(config: LSTMConfig, context: FoldContext, log=print) -
         keras.backend.clear_session()
         keras.utils.set_random_seed(context.seed)
         training_model, inference_model = build_lstm(config, frame_file.frames.shape[1], n_classes)
-        optimizer = _optimizer(config.schedule)
-        training_model.compile(optimizer=optimizer, loss=_summed_loss())
+        optimizer = frame_optimizer(config.schedule)
+        training_model.compile(optimizer=optimizer, loss=summed_frame_loss())
         streams = streaming_layers(training_model)
 
         def train_epoch(rate):
-            _start_epoch(optimizer, rate)
+            start_epoch(optimizer, rate)
             for layer in streams:
                 layer.reset_streams()
             history = training_model.fit(data, epochs=1, shuffle=False, verbose=0)
