@@ -109,7 +109,7 @@ bench-table3: setup
 SIZES ?=
 .PHONY: bench-scale bench-floors
 bench-scale: setup
-	$(PY) -m benchmarks.scale '$(TABLE)' --out $(RESULTS_DIR)/bench $(if $(SIZES),--sizes $(SIZES)) \
+	$(PY) -m benchmarks.scale $(call q,$(TABLE)) --out $(call q,$(RESULTS_DIR)/bench) $(if $(SIZES),--sizes $(SIZES)) \
 	    $(if $(WORKERS),--workers $(WORKERS)) $(if $(EPOCH),--epoch) $(if $(SECONDS),--seconds $(SECONDS)) \
 	    $(if $(REPROJECT),--reproject) --records $(call q,$(RESULTS_DIR))
 
@@ -117,7 +117,7 @@ bench-scale: setup
 # training; MCCLSTM from bench-table3). CASES=scattering,decoding,... runs some. Writes
 # $(RESULTS_DIR)/bench/floors_<device>.{csv,json}.
 bench-floors: setup
-	$(PY) -m benchmarks.floors --out $(RESULTS_DIR)/bench $(if $(CASES),--only $(CASES))
+	$(PY) -m benchmarks.floors --out $(call q,$(RESULTS_DIR)/bench) $(if $(CASES),--only $(call q,$(CASES)))
 
 all-results: setup
 	$(PY) -m common.cli all-results $(RUN_OPTS)

@@ -31,6 +31,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from common.atomic_files import atomic_write_text
+from common.errors import ConfigError
 from common.outputs.confusion import figure_names
 from common.outputs.result_tables import COMPARISON_COLUMNS, TABLE_COLUMNS, table_verdict
 from common.runner.layout import UNFINISHED_LABEL, RunCaps
@@ -512,8 +513,13 @@ def write_report(results_dir: str | Path = "results", known_tables=None) -> Path
     """Write :func:`build_report` to ``<results_dir>/REPORT.md`` atomically; returns the path.
 
     Raises:
+        ConfigError: ``results_dir`` is not an existing folder (a mistyped ``RESULTS_DIR`` is
+            named, never created).
         OSError: the report cannot be written (the earlier one stays intact).
     """
+    if not Path(results_dir).is_dir():
+        raise ConfigError(f"no results folder at {results_dir}: nothing to report (check RESULTS_DIR / "
+                          f"--results-dir; a table run creates it)")
     path = Path(results_dir) / REPORT_NAME
     atomic_write_text(path, build_report(results_dir, known_tables))
     return path

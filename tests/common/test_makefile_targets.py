@@ -66,3 +66,17 @@ def test_scheme_module_and_workers_reach_the_cli(tmp_path):
     assert argv[argv.index("--scheme-module") + 1] == module
     assert argv[argv.index("--workers") + 1] == "3"
     assert argv[argv.index("--folds") + 1] == "2" and argv[argv.index("--epochs") + 1] == "2"
+
+
+def test_benchmark_targets_pass_a_results_path_with_a_space_as_one_argument(tmp_path):
+    """bench-scale and bench-floors quote RESULTS_DIR (an unquoted path was split at the space)."""
+    results = str(tmp_path / "my results")
+    for target, module in (("bench-scale", "benchmarks.scale"), ("bench-floors", "benchmarks.floors"),
+                           ("bench-table3", "benchmarks.table3_scale")):
+        done = _make("-n", target, f"RESULTS_DIR={results}", "TABLE=mcclstm.table3_gtzan")
+        assert done.returncode == 0, done.stderr
+        import shlex
+
+        line = next(line for line in done.stdout.replace("\\\n", " ").splitlines() if f"-m {module}" in line)
+        argv = shlex.split(line)
+        assert argv[argv.index("--out") + 1] == results + "/bench", (target, argv)

@@ -213,3 +213,13 @@ def test_report_gives_the_dataset_status_and_a_verdict_per_table_and_cell(tmp_pa
     assert "| Status | 95 % CI | p | Verdict |" in text
     assert "| A | accuracy | 79.80 ± 1.70 | 77.00 ± 11.60 | -2.80 | 10 | subset: 100/1000 tracks | 68.71 – 85.29 | 0.47 | consistent |" in text
     assert "| **lower** |" in text
+
+
+def test_report_refuses_a_results_folder_that_does_not_exist(tmp_path, capsys):
+    """A mistyped RESULTS_DIR is named and never created (exit 2, no folder, no REPORT.md)."""
+    import common.cli
+
+    missing = tmp_path / "reslts typo"
+    assert common.cli.main(["report", "--results-dir", str(missing)]) == 2
+    assert "no results folder at" in capsys.readouterr().err
+    assert not missing.exists()

@@ -1,4 +1,4 @@
-"""Frame-model training holds a few tracks' frames at a time, however many tracks the fold has (issue 21).
+"""Frame-model training holds a few tracks' frames at a time, however many tracks the fold has.
 
 At ISMIR 2004's real size the training frames are ~2 GB of float32 and all tracks' frames 4.3 GB;
 listing or concatenating them in the process (as the protocol did) grows memory with the dataset.
