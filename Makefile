@@ -29,6 +29,9 @@ COLLECT ?=
 # GROUP_DUPLICATES=1 keeps identical audio files within one part of every fold (a group-aware split:
 # not the papers' protocol, so its table goes to partial/); identical files are reported either way.
 GROUP_DUPLICATES ?=
+# SPLIT=fault-filtered runs a GTZAN table on GTZAN's fault-filtered split (Kereliuk, Sturm & Larsen 2015:
+# one fold, 443/197/290 listed excerpts; a variant in partial/, no verdict against the paper). Unset: the paper's.
+SPLIT ?=
 # WORKERS=N: feature-extraction processes (default: the cores this process may use).
 WORKERS ?=
 # SCHEME_MODULE=path/to/file.py (or a dotted module name): your own model as one more row of the table,
@@ -40,6 +43,7 @@ q = '$(subst ','\'',$(1))'
 RUN_OPTS = --results-dir $(call q,$(RESULTS_DIR)) --work-dir $(call q,$(WORK_DIR)) \
            $(if $(FOLDS),--folds $(FOLDS)) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SCHEMES),--schemes $(call q,$(SCHEMES))) \
            $(if $(SHARD),--shard $(SHARD)) $(if $(RAY),--ray) $(if $(GROUP_DUPLICATES),--group-duplicates) \
+           $(if $(SPLIT),--split $(call q,$(SPLIT))) \
            $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEME_MODULE),--scheme-module $(call q,$(SCHEME_MODULE)))
 RUN = $(PY) -m common.cli $(if $(COLLECT),collect,run)
 
@@ -56,16 +60,19 @@ help:
 	@echo "  make crnn_tf-table1-mtat  crnn_tf-fig5-mtat  crnn_tf-table2-fma  crnn_tf-table3-gtzan"
 	@echo "  make lstm_segment-table2-ismir2004  lstm_segment-table4-ismir2004   (ISMIR2004_DIR)"
 	@echo "  make all-results                        every table whose dataset is present"
+	@echo "  make own-dataset TABLE=mcclstm.table3_gtzan DATA_DIR=my/music   a table's protocol on your own collection"
+	@echo "               (DATA_DIR/<class name>/<audio files>; MCCLSTM Tables 3-5, CRNN-TF Table III from scratch; README)"
 	@echo "  options: FOLDS=N EPOCHS=N SCHEMES=a,b (partial runs)  SHARD=I/N  COLLECT=1  RAY=1 (fan-out)"
 	@echo "           SCHEME_MODULE=path/to/model.py  your own model under the table's protocol (README)"
 	@echo "           WORKERS=N (feature-extraction processes; default: every core)"
 	@echo "           GROUP_DUPLICATES=1 (identical audio kept within one part of every fold: a variant)"
+	@echo "           SPLIT=fault-filtered (GTZAN tables on the fault-filtered split, 443/197/290: a variant)"
 	@echo "Data:"
 	@echo "  make download-gtzan  download-ballroom  download-mtat   (into GTZAN_DIR, BALLROOM_DIR, MTAT_DIR)"
 	@echo "  make list                               every table with its target and dataset variable"
 	@echo "Results and models:"
 	@echo "  make report                             $(RESULTS_DIR)/REPORT.md: every table's results in one page"
-	@echo "  make predict TABLE=mcclstm.table3_gtzan SCHEME=MCCLSTM FILES=\"a.wav b.mp3\" [EXPORT=dir]"
+	@echo "  make predict TABLE=mcclstm.table3_gtzan SCHEME=MCCLSTM FILES=\"a.wav b.mp3\" [EXPORT=dir] [RUN_DIR=dir]"
 	@echo "               (one path with spaces: FILE=\"my song.wav\"; FILES is split at spaces)"
 	@echo "Tests and benchmarks:"
 	@echo "  make test  test-fast                    the test suite (test-fast: without end-to-end runs)"
@@ -133,6 +140,9 @@ clean-work:
 
 # Apply a trained scheme to your own audio (common/inference/, with papers/<p>/inference.py), e.g.
 #   make predict TABLE=mcclstm.table3_gtzan SCHEME=MCCLSTM FILES="a.wav b.mp3" [FOLD=K | ENSEMBLE=1] [TOP=5] [EXPORT=dir]
+#                [RUN_DIR=results/mcclstm/partial/table3_gtzan/<caps>]   (the run to use; default: the canonical one,
+#                else the newest partial run with the scheme; SCHEME_MODULE=... for your own model's row)
+#                [OWN_DATASET=my/music]   (a model trained by make own-dataset on that collection; its classes)
 # FILES is split into words by the shell (globs work: FILES="songs/*.mp3"); FILE="my song.wav" passes one
 # path as it is (spaces, quotes, non-ASCII). Several paths with spaces: quote each inside FILES
 # (FILES="'my song.wav' 'other one.mp3'") or call the CLI: .venv/bin/python -m common.cli predict TABLE SCHEME PATH...
@@ -145,11 +155,24 @@ FOLD     ?=
 ENSEMBLE ?=
 TOP      ?=
 EXPORT   ?=
+RUN_DIR  ?=
+OWN_DATASET ?=
 predict: setup
 	$(PY) -m common.cli predict $(call q,$(TABLE)) $(call q,$(SCHEME)) $(FILES) $(if $(FILE),$(call q,$(FILE))) \
 	    --results-dir $(call q,$(RESULTS_DIR)) --work-dir $(call q,$(WORK_DIR)) \
 	    $(if $(FOLD),--fold $(FOLD)) $(if $(ENSEMBLE),--ensemble) $(if $(TOP),--top $(TOP)) $(if $(EXPORT),--export $(call q,$(EXPORT))) \
-	    $(if $(SCHEME_MODULE),--scheme-module $(call q,$(SCHEME_MODULE)))
+	    $(if $(SCHEME_MODULE),--scheme-module $(call q,$(SCHEME_MODULE))) $(if $(RUN_DIR),--run $(call q,$(RUN_DIR))) \
+	    $(if $(OWN_DATASET),--own-dataset $(call q,$(OWN_DATASET)))
+
+# A table's protocol on your own collection (README, "Your own collection"):
+#   make own-dataset TABLE=mcclstm.table3_gtzan DATA_DIR="my music" [FOLDS=N EPOCHS=N SCHEMES=a,b SCHEME_MODULE=...]
+# DATA_DIR holds one folder per class (its name is the class name) with audio files, sub-folders too.
+# Tables: the MCCLSTM tables (3-5 and the Table 3 variants), crnn_tf.table3_gtzan (its from-scratch rows).
+# Results: $(RESULTS_DIR)/<paper>/own/<table>/<collection>/..., never the canonical tables.
+.PHONY: own-dataset
+DATA_DIR ?=
+own-dataset: setup
+	$(RUN) $(call q,$(TABLE)) --own-dataset $(call q,$(DATA_DIR)) $(RUN_OPTS)
 
 # --- MCCLSTM (Chen & Wang, ISMIR 2017) ---------------------------------------------------------
 table3-gtzan: setup

@@ -8,11 +8,14 @@ Usage (the Makefile wraps these)::
     python -m common.cli run ... --shard I/N      (one shard of the units; then `collect`)
     python -m common.cli run ... --ray            (units as Ray tasks; RAY_ADDRESS for a cluster)
     python -m common.cli run ... --group-duplicates  (identical audio kept within one part of every fold)
+    python -m common.cli run mcclstm.table3_gtzan ... --split fault-filtered  (GTZAN's fault-filtered split)
+    python -m common.cli run mcclstm.table3_gtzan --own-dataset DIR [...]   (the table's protocol on your own
+                             collection: DIR/<class name>/<audio files>; make own-dataset TABLE=... DATA_DIR=...)
     python -m common.cli collect mcclstm.table3_gtzan --data-dir DIR   (the table from the records present)
     python -m common.cli all-results [--folds N] [--epochs N]
     python -m common.cli download gtzan --dest data/gtzan     (also: ballroom, magnatagatune)
     python -m common.cli predict mcclstm.table3_gtzan MCCLSTM a.wav b.mp3 [--fold K | --ensemble]
-                             [--top 5] [--export DIR] [--results-dir results] [--work-dir work]
+                             [--top 5] [--export DIR] [--results-dir results] [--work-dir work] [--run DIR]
     python -m common.cli report [--results-dir results]       (writes results/REPORT.md)
 
 ``--mixed-precision`` and ``--xla`` (``auto``/``on``/``off``) override the acceleration settings
@@ -25,7 +28,14 @@ folders for ``all-results`` come from the environment variables named by each ta
 and exit status 2, not a traceback: a dataset problem, a bad option, a run of the same table
 already writing to the results folder, or an operating-system error (read-only folder, disk full,
 permission denied), named with its path. Earlier results are left intact in every case (every
-result is written atomically).
+result is written atomically). Ctrl-C and SIGTERM end with one ``interrupted: ...`` line and exit
+status 130 and 143; the run resumes with the same command.
+
+A unit (scheme, fold) whose training diverges (a non-finite training or validation loss, weights
+or model outputs; :mod:`common.training.divergence`) is recorded as diverged, not as a result: the
+run goes on with the other units, prints ``diverged: <scheme> fold <k> at epoch <e>: <what>`` for
+each, writes the table with no number in that row (status ``diverged in fold k (epoch e)``), and
+ends with a one-line summary and exit status 3 (:data:`DIVERGED_EXIT_STATUS`).
 """
 
 from __future__ import annotations
@@ -33,7 +43,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from common.errors import ReproError
@@ -63,6 +75,27 @@ def _table(name: str):
     return tables[name]()
 
 
+def _with_own_dataset(spec, args):
+    """The table on the collection of ``--own-dataset`` (:func:`common.runner.own_dataset.own_dataset_table`),
+    or ``spec`` unchanged without the option.
+
+    Raises:
+        ConfigError: the table does not run on an own collection (the message lists those that do),
+            ``--schemes`` names a row left out there, or ``--data-dir`` is given too.
+        DatasetError: the folder is missing, has fewer than two class folders or an empty one.
+    """
+    folder = getattr(args, "own_dataset", None)
+    if folder is None:
+        return spec
+    from common.errors import ConfigError
+    from common.runner.own_dataset import own_dataset_table
+
+    if getattr(args, "data_dir", None):
+        raise ConfigError(f"--own-dataset {folder} is the run's dataset folder; leave --data-dir out")
+    schemes = [s for s in (getattr(args, "schemes", None) or "").split(",") if s]
+    return own_dataset_table(spec, folder, schemes)
+
+
 def _with_scheme_module(spec, args) -> tuple:
     """The table with the row of ``--scheme-module`` added, and the schemes to run.
 
@@ -86,7 +119,24 @@ def _with_scheme_module(spec, args) -> tuple:
     return spec, [*named, row]
 
 
-def _run(spec, data_dir, args, schemes: list[str] | None = None) -> None:
+#: Exit status of a ``run`` / ``collect`` / ``all-results`` whose table has a unit whose training
+#: diverged (non-finite loss, weights or outputs; :mod:`common.training.divergence`): the run went
+#: on and wrote the table, where that row shows no number. (2: bad input; 130/143: interrupted.)
+DIVERGED_EXIT_STATUS = 3
+
+
+def divergence_summary(table_name: str, diverged_units: list[str], units: int) -> str:
+    """The one-line summary printed (on standard error) after a table with diverged units.
+
+    >>> divergence_summary("mcclstm.table3_gtzan", ["R0 fold 1"], 20)
+    'diverged: 1 of 20 units of mcclstm.table3_gtzan (R0 fold 1) have no result; their rows show no number (status "diverged in fold ..."); exit status 3'
+    """
+    return (f"diverged: {len(diverged_units)} of {units} units of {table_name} ({', '.join(diverged_units)}) have "
+            f"no result; their rows show no number (status \"diverged in fold ...\"); exit status {DIVERGED_EXIT_STATUS}")
+
+
+def _run(spec, data_dir, args, schemes: list[str] | None = None) -> int:
+    """Run (or collect) one table and print it; returns the exit status (:data:`DIVERGED_EXIT_STATUS` or 0)."""
     from common.runner import run_table
 
     schemes = schemes or [s for s in (args.schemes or "").split(",") if s] or None
@@ -96,13 +146,19 @@ def _run(spec, data_dir, args, schemes: list[str] | None = None) -> None:
                       epochs=args.epochs, schemes=schemes, seed=args.seed, verbose=args.keras_verbose,
                       progress=not args.no_progress, shard=parse_shard(args.shard) if args.shard else None,
                       collect_only=getattr(args, "collect_only", False), ray=args.ray,
-                      group_duplicates=args.group_duplicates)
+                      group_duplicates=args.group_duplicates, split=getattr(args, "split", None))
     if frame is None:
-        return
+        return 0
     import pandas as pd
 
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(frame.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    diverged = frame.attrs.get("diverged_units") or []
+    if diverged:
+        print(divergence_summary(f"{spec.paper}.{spec.table_id}", diverged, frame.attrs.get("units", len(diverged))),
+              file=sys.stderr, flush=True)
+        return DIVERGED_EXIT_STATUS
+    return 0
 
 
 def _schemes_ready(spec, name: str, args) -> list[str] | None:
@@ -189,20 +245,34 @@ def main(argv: list[str] | None = None) -> int:
                        help="keep identical audio files (the same recording under several track ids) within one "
                             "part of every fold: a group-aware split, not the papers' protocol (a variant table "
                             "in partial/); cross-validation tables only")
+        p.add_argument("--split", default=None, metavar="NAME",
+                       help="the split: 'paper' (default: the paper's own) or 'fault-filtered' (GTZAN's fault-filtered "
+                            "split of Kereliuk, Sturm & Larsen 2015: one fold, 443/197/290 listed excerpts; a variant "
+                            "table in partial/ with no verdict against the paper); GTZAN tables only")
         p.add_argument("--scheme-module", default=None, metavar="FILE.py|MODULE",
                        help="your own model as one more row of the table (a module defining build_model(input_shape, "
                             "n_outputs); README, \"Evaluate your own model\"): only it is trained unless --schemes "
                             "names paper schemes too; its table goes to partial/, never the canonical one")
+        p.add_argument("--own-dataset", default=None, metavar="DIR",
+                       help="run the table's protocol on your own collection instead of its dataset: DIR holds one "
+                            "folder per class (its name is the class name) with audio files in it, sub-folders "
+                            "too (README, \"Your own collection\"); results go to <results>/<paper>/own/<table>/, "
+                            "never the canonical table; MCCLSTM Tables 3-5 and CRNN-TF Table III's from-scratch rows")
 
-    run = sub.add_parser("run", help="run one table")
+    exit_statuses = ("exit status: 0 done; 2 bad input (one paragraph, no traceback); 3 the table was written but "
+                     "a unit diverged (non-finite loss, weights or outputs: that row shows no number, status "
+                     "\"diverged in fold k (epoch e)\"); 130 interrupted (Ctrl-C); 143 interrupted (SIGTERM)")
+    run = sub.add_parser("run", help="run one table", epilog=exit_statuses)
     run.add_argument("table", help="<paper>.<table>, see `list`")
     run.add_argument("--data-dir", default=None, help="dataset folder (default: $<DATASET>_DIR or data/<dataset>)")
     run_options(run)
-    collect = sub.add_parser("collect", help="write a table from the fold records present (after shards)")
+    collect = sub.add_parser("collect", help="write a table from the fold records present (after shards)",
+                             epilog=exit_statuses)
     collect.add_argument("table", help="<paper>.<table>, see `list`")
     collect.add_argument("--data-dir", default=None, help="dataset folder (default: $<DATASET>_DIR or data/<dataset>)")
     run_options(collect)
-    every = sub.add_parser("all-results", help="run every table whose dataset is present")
+    every = sub.add_parser("all-results", help="run every table whose dataset is present",
+                           epilog=exit_statuses.replace("3 the table was", "1 a table failed; 3 the tables were"))
     run_options(every)
     download = sub.add_parser("download", help="download a dataset (where its licence allows)")
     download.add_argument("dataset", choices=["gtzan", "ballroom", "magnatagatune"])
@@ -220,7 +290,17 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--export", default=None, metavar="DIR",
                          help="also write the fold's model.keras and preprocessing.json to DIR")
     predict.add_argument("--scheme-module", default=None, metavar="FILE.py|MODULE",
-                         help="the scheme module that trained SCHEME (a row added with --scheme-module)")
+                         help="the scheme module that trained SCHEME (a row added with --scheme-module): only a "
+                              "run made with its current code is used")
+    predict.add_argument("--run", default=None, metavar="DIR",
+                         help="the run to use: its results folder, holding <table>_manifest.json (<results>/<paper> "
+                              "for the canonical table, <results>/<paper>/partial/<table>/<caps> for another run); "
+                              "default: the canonical run, else the newest partial run with the scheme "
+                              "(--results-dir is then not used)")
+    predict.add_argument("--own-dataset", default=None, metavar="DIR",
+                         help="the model was trained on your own collection DIR (run ... --own-dataset DIR, make "
+                              "own-dataset): use that run (<results>/<paper>/own/<table>/<collection>/...) and its "
+                              "class names")
     report = sub.add_parser("report", help="write <results-dir>/REPORT.md from the result files (no training)")
     report.add_argument("--results-dir", default="results", help="root of the results (default: results)")
     args = parser.parse_args(argv)
@@ -238,6 +318,23 @@ def main(argv: list[str] | None = None) -> int:
     return guarded(command)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM received (``kill PID``, a job scheduler, ``docker stop``): handled like Ctrl-C.
+
+    A ``KeyboardInterrupt``, so that everything that cleans up after Ctrl-C (the manifest marked
+    ``interrupted``, the table's lock released, the feature workers ended) does so after SIGTERM too.
+    """
+
+
+def _raise_terminated(signum, frame) -> None:
+    """SIGTERM handler installed by :func:`guarded`: raise :class:`Terminated` once.
+
+    A second SIGTERM while the first is being handled ends the process at once (the default action).
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise Terminated("SIGTERM")
+
+
 def guarded(call) -> int:
     """Run ``call()`` and turn the errors this project expects into a message and exit status 2.
 
@@ -245,15 +342,19 @@ def guarded(call) -> int:
     dataset, option, or a run already writing the table) and an ``OSError`` (read-only folder,
     full disk, permissions) print ``error: ...`` on standard error, naming the path, with no
     traceback. Ctrl-C (``KeyboardInterrupt``) prints one ``interrupted: ...`` line and returns 130
-    (128 + SIGINT, the shell's convention); a table run has by then marked its manifest
+    (128 + SIGINT, the shell's convention); SIGTERM (while ``call`` runs in the main thread) does the
+    same and returns 143 (128 + SIGTERM). A table run has by then marked its manifest
     ``interrupted`` and released its lock, and the same command resumes it.
     """
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         return call() or 0
-    except KeyboardInterrupt:
-        print("interrupted: stopped by Ctrl-C; every finished fold record and cache entry is kept (each is "
+    except KeyboardInterrupt as exc:
+        how, status = ("SIGTERM", 143) if isinstance(exc, Terminated) else ("Ctrl-C", 130)
+        print(f"interrupted: stopped by {how}; every finished fold record and cache entry is kept (each is "
               "written atomically) and the same command resumes from them", file=sys.stderr)
-        return 130
+        return status
     except ReproError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -261,6 +362,9 @@ def guarded(call) -> int:
         print(f"error: {describe_os_error(exc)}\nNothing already written was changed: every result and "
               f"cache file is written atomically.", file=sys.stderr)
         return 2
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _command(args) -> int:
@@ -274,14 +378,24 @@ def _command(args) -> int:
             print("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3])
     elif args.command in ("run", "collect"):
         args.collect_only = args.command == "collect"
-        spec, schemes = _with_scheme_module(_table(args.table), args)
-        data_dir = args.data_dir or os.environ.get(spec.dataset.dir_variable) or spec.dataset.default_dir
-        _run(spec, data_dir, args, schemes)
+        spec, schemes = _with_scheme_module(_with_own_dataset(_table(args.table), args), args)
+        if getattr(args, "own_dataset", None) is not None:
+            data_dir = spec.dataset.default_dir  # the collection, resolved
+        else:
+            data_dir = args.data_dir or os.environ.get(spec.dataset.dir_variable) or spec.dataset.default_dir
+        return _run(spec, data_dir, args, schemes)
     elif args.command == "all-results":
+        if getattr(args, "own_dataset", None) is not None:
+            raise ReproError("--own-dataset runs one table's protocol on your collection: make own-dataset "
+                             "TABLE=<paper>.<table> DATA_DIR=<folder> (python -m common.cli run <table> --own-dataset "
+                             "<folder>), not all-results")
         if getattr(args, "scheme_module", None):
             raise ReproError("--scheme-module / SCHEME_MODULE adds a row to one table: run that table's target, "
                              "e.g. make table3-gtzan SCHEME_MODULE=examples/table3_small_cnn.py")
-        failed = []
+        if getattr(args, "split", None) not in (None, "", "paper"):
+            raise ReproError(f"--split / SPLIT={args.split} applies to one GTZAN table, not to all-results: run that "
+                             f"table's target, e.g. make table3-gtzan SPLIT=fault-filtered")
+        failed, diverged = [], []
         for name, factory in available_tables().items():
             spec = factory()
             data_dir = os.environ.get(spec.dataset.dir_variable) or spec.dataset.default_dir
@@ -290,17 +404,21 @@ def _command(args) -> int:
                       f"(set {spec.dataset.dir_variable}; {spec.dataset.how_to_get})", flush=True)
                 continue
             try:
-                _run(spec, data_dir, args, _schemes_ready(spec, name, args))
+                if _run(spec, data_dir, args, _schemes_ready(spec, name, args)) == DIVERGED_EXIT_STATUS:
+                    diverged.append(name)
             except ReproError as exc:
                 print(f"-- {name} failed: {exc}", file=sys.stderr, flush=True)
                 failed.append(name)
         if failed:
             print(f"tables that failed: {', '.join(failed)}", file=sys.stderr)
             return 1
+        if diverged:
+            print(f"tables with diverged units: {', '.join(diverged)}", file=sys.stderr)
+            return DIVERGED_EXIT_STATUS
     elif args.command == "predict":
         from common.inference.command import run_command
 
-        return run_command(_with_scheme_module(_table(args.table), args)[0], args)
+        return run_command(_with_scheme_module(_with_own_dataset(_table(args.table), args), args)[0], args)
     elif args.command == "report":
         from common.outputs.report import write_report
 

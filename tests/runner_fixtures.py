@@ -67,6 +67,69 @@ class MajorityScheme:
                             "test_labels": test.tolist(), "test_predictions": [int(guess)] * len(test)})
 
 
+def nan_above_in_inference(limit: float):
+    """A Keras layer: the identity, except that in inference an example with a value above ``limit`` is all NaN.
+
+    A model that trains on small inputs with finite losses and outputs NaN only on large ones
+    (e.g. real features beyond the range of a random check).
+    """
+    import keras
+
+    class NanAboveInInference(keras.layers.Layer):
+        def call(self, x, training=None):
+            if training:
+                return x
+            large = keras.ops.any(keras.ops.abs(x) > limit, axis=-1, keepdims=True)
+            return keras.ops.where(large, keras.ops.full_like(x, float("nan")), x)
+
+    return NanAboveInInference()
+
+
+class KerasScheme:
+    """A small network (16 ReLU units, softmax) on each track's mean chunk, trained with
+    :func:`common.training.trainer.train`.
+
+    Args:
+        learning_rate: SGD learning rate (``1e30`` diverges in the first epoch).
+        test_scale: the test inputs are the training inputs' scale times this; with
+            ``nan_above``, a model that is finite in training and NaN on the (large) test inputs.
+        nan_above: put :func:`nan_above_in_inference` with this limit first (the hidden units
+            are then tanh, which keeps a NaN).
+    """
+
+    def __init__(self, learning_rate=0.1, test_scale=1.0, nan_above=None):
+        self.learning_rate, self.test_scale, self.nan_above = learning_rate, test_scale, nan_above
+        self.calls = []
+
+    def __call__(self, context):
+        import keras
+
+        from common.training.trainer import TrainingConfig, train
+
+        self.calls.append(context.split.fold)
+
+        def inputs(ids, scale=1.0):  # log-mel dB / 100: within about [-1, 1]
+            return scale * np.stack([context.features[i].mean(axis=0).ravel() for i in ids]).astype("float32") / 100
+
+        split, n_classes = context.split, len(context.index.classes)
+        keras.utils.set_random_seed(context.seed)
+        layers = [keras.Input((80,))] + ([nan_above_in_inference(self.nan_above)] if self.nan_above else [])
+        hidden = "tanh" if self.nan_above else "relu"  # TensorFlow's relu turns NaN into 0; tanh keeps it
+        model = keras.Sequential([*layers, keras.layers.Dense(16, activation=hidden),
+                                  keras.layers.Dense(n_classes, activation="softmax")])
+        import tensorflow as tf
+
+        data = tf.data.Dataset.from_tensor_slices((inputs(split.train), context.labels(split.train))).batch(8)
+        train(model, data, None, TrainingConfig(learning_rate=self.learning_rate, epochs=2, patience=0),
+              loss="sparse_categorical_crossentropy", n_train_examples=len(split.train),
+              checkpoint_path=context.work_dir / "best.weights.h5", epochs=context.epochs, verbose=0)
+        predictions = model.predict(inputs(split.test, self.test_scale), verbose=0).argmax(axis=1)
+        test = context.labels(split.test)
+        return FoldOutcome({"accuracy": 100.0 * float(np.mean(predictions == test))},
+                           {"test_ids": list(split.test), "test_labels": test.tolist(),
+                            "test_predictions": predictions.tolist()})
+
+
 def toy_spec(scheme, n_folds=3, extra_schemes=(), protocol=None):
     """A table with a paper-only row ``[ref]``, the trainable ``majority`` row and ``extra_schemes``."""
     return TableSpec(

@@ -26,15 +26,31 @@ confidence interval, a two-sided p-value, a verdict and the test's name
 
 Verdict of a cell: ``consistent`` when ``p >= alpha`` (5 %); else ``lower`` or ``higher`` by the
 sign of ``ours - paper``; ``n/a`` when nothing can be compared (paper-only row, no paper value,
-no result, a single fold, no stored per-clip results). Per-cell verdicts are not corrected for
-multiplicity; the table-level summary (:func:`table_summary`) applies Holm's step-down
-correction (:func:`holm`) to the table's compared cells.
+no result, no stored per-clip results, a value selected on the test set), with the reason in the
+``test`` column. A comparison is also withheld (``n/a``) where it would not mean anything:
+
+- a cross-validated cell with fewer than :data:`MIN_FOLDS` folds (with two, the t quantile is
+  12.7 and the interval spans most of the metric's range), or with no spread over its folds (a
+  zero-width interval; the t statistic is undefined or rests on the paper's std alone);
+- a cell with a fold that has no finite value (a diverged unit): the row then shows no mean
+  either, so that the mean and the test always rest on the same folds;
+- a run with an epoch cap (``build_table(epochs_cap=...)``): a capped model is not the paper's, so
+  its number is not tested against the paper's; its interval is still shown.
+
+A run on part of the published dataset that follows the full protocol (every fold, the paper's
+epochs) keeps its verdicts; the table's summary names the subset (:meth:`TableVerdict.text`).
+Intervals are clipped to the metric's range (:func:`metric_range`: accuracies 0-100 % or 0-1,
+AUCs and the other fractions 0-1); the tests use the unclipped statistics.
+
+Per-cell verdicts are not corrected for multiplicity; the table-level summary
+(:func:`table_summary`) applies Holm's step-down correction (:func:`holm`) to the table's
+compared cells.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -54,6 +70,47 @@ BOOTSTRAP_SEED = 0
 
 #: The verdicts a cell can get.
 VERDICTS = ("consistent", "lower", "higher", "n/a")
+
+#: Fewest folds for an interval and a test over folds (a cross-validated cell with fewer gets ``n/a``).
+MIN_FOLDS = 3
+
+#: Largest value of a metric, by a (lower-case) part of its name: accuracies are percentages
+#: (MCCLSTM, LSTM segment) or fractions (CRNN-TF genres, :func:`common.evaluation.multiclass.genre_metrics`),
+#: so at most 100; areas under curves, precision, recall, F1, Recall@k, NDCG and the Jaccard
+#: coefficient are fractions, at most 1. Every one of these metrics is at least 0.
+METRIC_MAXIMA = (("accuracy", 100.0), ("auc", 1.0), ("precision", 1.0), ("recall", 1.0), ("f1", 1.0),
+                 ("ndcg", 1.0), ("jsc", 1.0))
+
+
+def metric_range(metric: str, values=()) -> tuple[float, float]:
+    """The range ``(low, high)`` a metric's values (and so its intervals) can take.
+
+    Args:
+        metric: the metric's name (e.g. ``"accuracy"``, ``"roc_auc"``, ``"Recall@10"``); the first
+            entry of :data:`METRIC_MAXIMA` whose key is part of the lower-case name gives the maximum.
+        values: the table's values of this metric (the paper's and ours). An accuracy whose finite
+            values all lie in ``[0, 1]`` is a fraction (CRNN-TF's tables), so its maximum is 1,
+            not 100.
+
+    Returns:
+        ``(0.0, maximum)``; ``(-inf, inf)`` for a metric not in :data:`METRIC_MAXIMA`.
+    """
+    lowered = metric.lower()
+    top = next((maximum for key, maximum in METRIC_MAXIMA if key in lowered), None)
+    if top is None:
+        return -math.inf, math.inf
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if top == 100.0 and finite and max(finite) <= 1.0:
+        top = 1.0
+    return 0.0, top
+
+
+def is_finite_value(value) -> bool:
+    """True for a real number that is finite (False for None, NaN, infinities and non-numbers)."""
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -87,6 +144,21 @@ class CellComparison:
         """True when the interval is finite and ``paper_mean`` lies outside it."""
         return (math.isfinite(self.ci95_low) and math.isfinite(self.ci95_high)
                 and not self.ci95_low <= paper_mean <= self.ci95_high)
+
+    def clipped(self, low: float, high: float) -> "CellComparison":
+        """The same comparison with its interval clipped to ``[low, high]`` (the metric's range,
+        :func:`metric_range`); NaN bounds stay NaN, the p-value and verdict are unchanged."""
+        def clip(bound: float) -> float:
+            return bound if math.isnan(bound) else min(max(bound, low), high)
+
+        return replace(self, ci95_low=clip(self.ci95_low), ci95_high=clip(self.ci95_high))
+
+    def withheld(self, reason: str) -> "CellComparison":
+        """The same interval without a test: p-value NaN, verdict ``n/a``, ``test`` = ``reason``
+        (followed by the interval's method in parentheses where there is an interval)."""
+        if math.isfinite(self.ci95_low) and math.isfinite(self.ci95_high) and self.test:
+            reason = f"{reason} (interval: {self.test})"
+        return CellComparison(self.ci95_low, self.ci95_high, math.nan, "n/a", reason)
 
 
 def not_compared(reason: str = "") -> CellComparison:
@@ -186,26 +258,47 @@ def one_sample_test(values, paper_mean: float, alpha: float = ALPHA) -> CellComp
     return CellComparison(low, high, p_value, verdict_of(p_value, float(values.mean()), paper_mean, alpha), name)
 
 
+def unfinished_folds_reason(values) -> str | None:
+    """Why a cell's folds give no mean (some fold has no finite value), or None when they all do.
+
+    Returns:
+        e.g. ``"1 of 10 folds without a finite value: no mean, no test"``.
+    """
+    values = list(values)
+    bad = sum(not is_finite_value(v) for v in values)
+    return f"{bad} of {len(values)} folds without a finite value: no mean, no test" if bad else None
+
+
 def compare_folds(values, paper_mean: float | None, paper_std: float | None, paper_folds: int,
                   alpha: float = ALPHA) -> CellComparison:
     """The comparison of a cross-validated cell: Welch with a paper std, one-sample t-test without.
 
     Args:
-        values: our metric per fold.
+        values: our metric per fold (None or a non-finite value: a fold without a result).
         paper_mean: the paper's mean (None or NaN: nothing to compare).
         paper_std: the paper's std over folds (None or NaN: the paper gives none).
         paper_folds: folds of the paper's std (the protocol's fold count).
         alpha: significance level.
 
     Returns:
-        see :func:`welch_test` / :func:`one_sample_test`; ``n/a`` without a paper number or with
-        fewer than two of our folds.
+        see :func:`welch_test` / :func:`one_sample_test`; ``n/a`` with the reason in ``test`` and
+        no interval without a paper number, when a fold has no finite value
+        (:func:`unfinished_folds_reason`), with fewer than :data:`MIN_FOLDS` folds, or when our
+        folds have no spread.
     """
-    values = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    values = list(values)
     if paper_mean is None or not math.isfinite(paper_mean):
         return not_compared("no paper value")
-    if len(values) < 2:
-        return not_compared("one fold: no interval" if values else "")
+    unfinished = unfinished_folds_reason(values)
+    if unfinished:
+        return not_compared(unfinished)
+    values = [float(v) for v in values]
+    if len(values) < MIN_FOLDS:
+        noun = "fold" if len(values) == 1 else "folds"
+        return not_compared(f"no verdict: {len(values)} {noun}, {MIN_FOLDS} needed for an interval and a test "
+                            "over folds")
+    if np.std(values) == 0.0:
+        return not_compared("no verdict: no spread over folds (every fold gives the same value)")
     if paper_std is None or not math.isfinite(paper_std) or paper_folds < 2:
         return one_sample_test(values, paper_mean, alpha)
     return welch_test(values, paper_mean, paper_std, paper_folds, alpha)
@@ -280,8 +373,11 @@ def bootstrap_comparison(distribution, ours: float, paper_mean: float | None, n_
     distribution (Efron & Tibshirani 1993, "An Introduction to the Bootstrap", ch. 13). The
     p-value is the smallest level at which the matching percentile interval excludes the paper's
     number: ``2 * min(#{b <= paper} + 1, #{b >= paper} + 1) / (B + 1)``, capped at 1 (the ``+1``
-    keeps it above 0 with a finite ``B``). So ``p < alpha`` exactly when the paper's number lies
-    outside the ``1 - alpha`` percentile interval (up to the ``+1``).
+    keeps it above 0 with a finite ``B``). So a paper number clearly outside the ``1 - alpha``
+    percentile interval gives ``p < alpha`` and one clearly inside gives ``p >= alpha``; within
+    about one resample of the interval's edge the two can disagree (the ``+1``, and the
+    interpolation of :func:`numpy.percentile`): with ``B = 1000``, a paper number with 25 resamples
+    below it lies just outside the interval and still gets ``p = 0.052``, ``consistent``.
 
     Args:
         distribution: bootstrap values of the metric, float ``(B,)``.
@@ -346,6 +442,10 @@ class TableVerdict:
         n_lower, n_higher: rejected cells where ours is below / above the paper's number.
         n_differ_uncorrected: cells whose own verdict (uncorrected) is ``lower`` or ``higher``.
         alpha: family-wise level.
+        scope: the part of the published dataset the cells are about when it is not the whole
+            (``"100/1000 tracks"``); empty for the whole dataset.
+        why_none: why no cell was compared (the cells' reasons, e.g. ``"no verdict: epochs <= 2,
+            not the paper's training"``); used only when ``n_compared`` is 0.
     """
 
     n_compared: int
@@ -354,14 +454,21 @@ class TableVerdict:
     n_higher: int
     n_differ_uncorrected: int
     alpha: float = ALPHA
+    scope: str = ""
+    why_none: str = ""
 
     def text(self) -> str:
-        """One line, e.g. ``"5 of 7 cells consistent with the paper at the 5 % level (Holm); 2 lower"``."""
+        """One line, e.g. ``"5 of 7 cells consistent with the paper at the 5 % level (Holm); 2 lower"``,
+        after ``"on 100/1000 tracks: "`` for a subset; ``"no cell compared with the paper (<why>)"``
+        when no cell has a test."""
+        prefix = f"on {self.scope}: " if self.scope else ""
         if self.n_compared == 0:
-            return "no cell compared with the paper (no paper value with a result and an interval)"
+            why = self.why_none or "no paper value with a result and an interval"
+            return f"{prefix}no cell compared with the paper ({why})"
         level = f"{100 * self.alpha:g} %"
         noun = "cell" if self.n_compared == 1 else "cells"
-        line = f"{self.n_consistent} of {self.n_compared} {noun} consistent with the paper at the {level} level (Holm)"
+        line = (f"{prefix}{self.n_consistent} of {self.n_compared} {noun} consistent with the paper at the {level} "
+                "level (Holm)")
         parts = [f"{n} {word}" for n, word in ((self.n_lower, "lower"), (self.n_higher, "higher")) if n]
         if parts:
             line += "; " + ", ".join(parts)
@@ -371,12 +478,16 @@ class TableVerdict:
 
     def as_dict(self) -> dict:
         """JSON-able summary for the manifest, with the line of :meth:`text`."""
-        return {"cells_compared": self.n_compared, "consistent": self.n_consistent, "lower": self.n_lower,
-                "higher": self.n_higher, "differ_per_cell_uncorrected": self.n_differ_uncorrected,
-                "alpha": self.alpha, "correction": "Holm", "summary": self.text()}
+        out = {"cells_compared": self.n_compared, "consistent": self.n_consistent, "lower": self.n_lower,
+               "higher": self.n_higher, "differ_per_cell_uncorrected": self.n_differ_uncorrected,
+               "alpha": self.alpha, "correction": "Holm"}
+        if self.scope:
+            out["dataset"] = self.scope
+        return {**out, "summary": self.text()}
 
 
-def table_summary(p_values, differences, verdicts, alpha: float = ALPHA) -> TableVerdict:
+def table_summary(p_values, differences, verdicts, alpha: float = ALPHA, *, scope: str = "",
+                  why_none: str = "") -> TableVerdict:
     """Holm-corrected summary of a table's cells.
 
     Args:
@@ -384,6 +495,7 @@ def table_summary(p_values, differences, verdicts, alpha: float = ALPHA) -> Tabl
         differences: every cell's ``ours - paper`` (sign of a rejected cell).
         verdicts: every cell's own (uncorrected) verdict.
         alpha: family-wise level.
+        scope, why_none: see :class:`TableVerdict`.
 
     Returns:
         :class:`TableVerdict`.
@@ -396,4 +508,4 @@ def table_summary(p_values, differences, verdicts, alpha: float = ALPHA) -> Tabl
     differ = sum(v in ("lower", "higher") for v, t in zip(verdicts, tested) if t)
     return TableVerdict(n_compared=int(tested.sum()), n_consistent=int((~rejected).sum()),
                         n_lower=int((rejected & (signs < 0)).sum()), n_higher=int((rejected & (signs > 0)).sum()),
-                        n_differ_uncorrected=int(differ), alpha=alpha)
+                        n_differ_uncorrected=int(differ), alpha=alpha, scope=scope, why_none=why_none)

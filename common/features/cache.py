@@ -23,6 +23,22 @@ fresh interpreters (fork + exec), so they never inherit a parent's TensorFlow or
 unpickle (this module and the extractor's module; no TensorFlow unless the extractor uses it),
 they do not re-run the main script (no ``if __name__ == "__main__"`` guard needed), and they are
 reused by the next extraction of the same process and end after 10 s idle.
+
+The pool's workers never outlive their run, and a run stops cleanly whatever happens to them:
+
+- a worker ends within :data:`PARENT_POLL_SECONDS` of its parent's death (``kill -9`` of the main
+  process included): a thread in each worker watches the parent's process id;
+- workers ignore SIGINT and SIGTERM (Ctrl-C reaches the whole process group): the parent handles
+  them, and a :meth:`FeatureCache.get_many` that stops early (an interrupt, an error) ends its
+  workers at once;
+- a worker that dies (killed, out of memory, a crash in a decoder) stops the run with one
+  :class:`FeatureWorkerError` line naming the files the workers were computing; every finished
+  entry is kept, so the same command resumes.
+
+An entry's bytes do not depend on the process that computed it: every computation of an entry, in
+this process or in a worker, runs with :data:`EXTRACTION_THREADS` BLAS / OpenMP thread(s)
+(threadpoolctl), since a matrix product summed over another number of threads rounds differently
+(GTZAN's hiphop.00009 looped to 4 minutes: up to 7.6e-6 dB between 1 and 2 threads, MCCLSTM's log-mel).
 """
 
 from __future__ import annotations
@@ -31,6 +47,11 @@ import collections
 import hashlib
 import json
 import os
+import re
+import shutil
+import signal
+import tempfile
+import threading
 import time
 import warnings
 import zipfile
@@ -42,7 +63,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from common.atomic_files import atomic_write_bytes
-from common.errors import AudioError
+from common.errors import AudioError, ReproError
 
 
 class FeatureExtractor(Protocol):
@@ -92,24 +113,29 @@ def available_cores() -> int:
 
 
 def feature_workers(workers: int | None = None) -> int:
-    """Number of feature-extraction processes to use.
+    """Number of feature-extraction processes to use, at most :func:`available_cores`.
+
+    A count above the usable cores is lowered to them with a one-line note on standard output
+    (once per count in a process): more processes than cores only add memory (each worker holds
+    ~300 MB) and never speed extraction up.
 
     Args:
         workers: an explicit count (>= 1), or None for ``$REPRO_FEATURE_WORKERS`` when set, else
             :func:`available_cores`.
 
     Returns:
-        the count, >= 1.
+        the count, between 1 and :func:`available_cores`.
 
     Raises:
         ConfigError: a count below 1, or ``$REPRO_FEATURE_WORKERS`` is not a positive integer.
     """
     from common.errors import ConfigError
 
+    cores = available_cores()
     if workers is None:
         value = os.environ.get(WORKERS_ENVIRONMENT, "").strip()
         if not value:
-            return available_cores()
+            return cores
         try:
             workers = int(value)
         except ValueError:
@@ -117,7 +143,17 @@ def feature_workers(workers: int | None = None) -> int:
                               f"positive integer") from None
     if workers < 1:
         raise ConfigError(f"the number of feature workers must be at least 1, not {workers}")
+    if workers > cores:
+        if (workers, cores) not in _CAPPED_NOTED:
+            _CAPPED_NOTED.add((workers, cores))
+            print(f"note: {workers} feature workers asked for (WORKERS / --workers), but this process may use "
+                  f"{cores} core{'s' if cores > 1 else ''}: using {cores}", flush=True)
+        return cores
     return workers
+
+
+#: ``(asked, cores)`` pairs already noted by :func:`feature_workers` in this process.
+_CAPPED_NOTED: set = set()
 
 
 #: Seconds an idle extraction worker waits for more work before it ends.
@@ -132,8 +168,43 @@ POOL_AFTER_SECONDS = 20.0
 _WORKER_CACHES: dict[str, "FeatureCache"] = {}
 
 
-def _compute_in_worker(cache: "FeatureCache", path: str) -> tuple:
+#: BLAS / OpenMP threads of every feature computation, in this process and in every pool worker
+#: (see the module text): one, so that the pool's processes share the cores out without
+#: oversubscribing them, and an entry's bytes are the same whichever process computed it.
+EXTRACTION_THREADS = 1
+
+
+def extraction_threads():
+    """Context manager: the BLAS / OpenMP libraries loaded in this process use :data:`EXTRACTION_THREADS`.
+
+    Every entry is computed inside it (:meth:`FeatureCache.get`), here and in the workers.
+    threadpoolctl finds the libraries loaded when the context is entered (NumPy's BLAS, which the
+    extractors' matrix products use, is loaded with NumPy); a pool worker also starts with the
+    libraries' thread variables (:data:`BLAS_THREAD_VARIABLES`) at the same count. An extractor that
+    computes in TensorFlow (a ``backend="tf"`` setting, used by no table) is not covered.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=EXTRACTION_THREADS)
+
+
+class FeatureWorkerError(ReproError):
+    """A feature-extraction worker process died (killed, out of memory, a crash in a decoder).
+
+    Raised by :meth:`FeatureCache.get_many`, as one line naming the files the workers were
+    computing and the entries kept; the same command resumes from them.
+    """
+
+
+def _compute_in_worker(cache: "FeatureCache", path: str, busy: str | None = None) -> tuple:
     """One file through a pool worker's copy of ``cache``.
+
+    Args:
+        cache: the parent's cache (one copy per worker and folder is kept and reused).
+        path: the audio file (absolute).
+        busy: a folder where the worker names the file it computes (``<busy>/<pid>``, removed when
+            done) while it computes it, so that the parent can name it should the worker die; None:
+            not named.
 
     Returns:
         ``(features or None, AudioError reason or None, (hits, computed, corrupt), warnings)``:
@@ -143,26 +214,60 @@ def _compute_in_worker(cache: "FeatureCache", path: str) -> tuple:
     """
     cache = _WORKER_CACHES.setdefault(str(cache.folder), cache)
     before = (cache.stats.hits, cache.stats.computed, cache.stats.corrupt)
-    with warnings.catch_warnings(record=True) as caught:  # recorded under the worker's usual filters
-        try:
-            features, reason = cache.get(path), None
-        except AudioError as exc:
-            features, reason = None, exc.reason
+    marker = Path(busy, str(os.getpid())) if busy else None
+    try:
+        if marker is not None:
+            marker.write_text(path, encoding="utf-8")
+    except OSError:  # the parent removed the folder (it stopped): the result is not awaited
+        marker = None
+    try:
+        with warnings.catch_warnings(record=True) as caught:  # recorded under the worker's usual filters
+            try:
+                features, reason = cache.get(path), None
+            except AudioError as exc:
+                features, reason = None, exc.reason
+    finally:
+        if marker is not None:
+            marker.unlink(missing_ok=True)
     after = (cache.stats.hits, cache.stats.computed, cache.stats.corrupt)
     return (features, reason, tuple(a - b for a, b in zip(after, before)),
             [(str(w.message), w.category) for w in caught])
 
 
-#: Thread-count variables of the numerical libraries, set in every worker.
+#: Thread-count variables of the numerical libraries, set (to :data:`EXTRACTION_THREADS`) in every worker.
 BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+#: Seconds between a pool worker's checks that its parent process is alive.
+PARENT_POLL_SECONDS = 0.5
+
+
+def _start_worker(parent: int) -> None:
+    """Initializer of every pool worker: leave signals to the parent, and end when the parent does.
+
+    SIGINT (Ctrl-C reaches the whole process group) and SIGTERM are ignored: the parent handles
+    them and ends its workers (no ``KeyboardInterrupt`` traceback from a worker). A daemon thread
+    ends the worker (``os._exit``) within :data:`PARENT_POLL_SECONDS` once its parent process
+    ``parent`` is gone (the worker is then re-parented, so ``os.getppid()`` changes), even if the
+    parent was killed with SIGKILL and could not end it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def end_with_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=end_with_parent, name="end-with-parent", daemon=True).start()
 
 
 def extraction_pool(workers: int):
     """The process pool of feature extraction: joblib's reusable loky executor with ``workers`` processes.
 
     See the module text for why loky (fresh interpreters, no main-module import, reused while busy).
-    Each worker's BLAS / OpenMP thread pools get ``cores // workers`` threads (joblib's rule):
-    ``workers`` processes with a full-size thread pool each oversubscribe the cores.
+    Each worker's BLAS / OpenMP thread pools get :data:`EXTRACTION_THREADS` thread(s) (the pool
+    shares the cores out; an entry's bytes do not depend on the process that computed it), ignores
+    SIGINT / SIGTERM and ends with this process (:func:`_start_worker`).
 
     Returns:
         a ``concurrent.futures.Executor``; not to be shut down by the caller (it is shared, and
@@ -170,9 +275,26 @@ def extraction_pool(workers: int):
     """
     from joblib.externals.loky import get_reusable_executor
 
-    threads = str(max(1, available_cores() // workers))  # the cores shared out, as joblib does
     return get_reusable_executor(max_workers=workers, timeout=WORKER_IDLE_SECONDS,
-                                 env={name: threads for name in BLAS_THREAD_VARIABLES})
+                                 env={name: str(EXTRACTION_THREADS) for name in BLAS_THREAD_VARIABLES},
+                                 initializer=_start_worker, initargs=(os.getpid(),))
+
+
+def _kill_workers(pool) -> None:
+    """End the workers of ``pool`` (an :func:`extraction_pool`) at once, the files they compute included.
+
+    The workers are killed (SIGKILL); the pool then counts as broken (its pending futures fail with
+    ``TerminatedWorkerError``) and :func:`extraction_pool` starts a new one next time. Not
+    ``pool.shutdown(kill_workers=True)``: with futures still queued, loky's manager thread then
+    fails (``KeyError`` or ``InvalidStateError``) and the interpreter's exit waits on it.
+    """
+    from joblib.externals.loky.backend.utils import kill_process_tree  # what loky's own shutdown uses
+
+    for process in list(getattr(pool, "_processes", {}).values()):
+        try:
+            kill_process_tree(process)
+        except OSError:  # already gone
+            continue
 
 
 class FeatureCache:
@@ -233,6 +355,10 @@ class FeatureCache:
     def get(self, audio_path: str | os.PathLike) -> np.ndarray:
         """Features of one file, from the cache or computed (and stored).
 
+        A computation runs with :data:`EXTRACTION_THREADS` BLAS / OpenMP thread(s)
+        (:func:`extraction_threads`), as in a pool worker: the entry's bytes do not depend on the
+        process that computed it.
+
         Returns:
             the extractor's float32 array (for log-mel: ``(n_mels, n_frames)``).
 
@@ -255,7 +381,8 @@ class FeatureCache:
             if cached is not None:
                 self.stats.hits += 1
                 return cached
-        features = np.asarray(self.extractor(audio_path), dtype=np.float32)
+        with extraction_threads():  # the same thread count in every process: the same bytes
+            features = np.asarray(self.extractor(audio_path), dtype=np.float32)
         meta = json.dumps({**stamp, "fingerprint": self.extractor.fingerprint(),
                            "extractor": self.extractor.describe()})
         atomic_write_bytes(entry, lambda handle: np.savez(handle, features=features, meta=np.array(meta)))
@@ -296,7 +423,12 @@ class FeatureCache:
 
         Raises:
             ValueError: ``workers`` < 1.
+            FeatureWorkerError: a worker process died (see :meth:`_worker_died`); the other
+                workers are ended, every finished entry stays.
             Whatever the extractor raises besides :class:`AudioError` (e.g. ``OSError`` writing).
+
+        Stopped early (the caller closes the generator, an interrupt, an error), it ends its
+        workers at once, the files being computed included.
         """
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
@@ -324,19 +456,26 @@ class FeatureCache:
             for path in paths[first:]:
                 yield path, self._get_or_error(path)
             return
+        from concurrent.futures.process import BrokenProcessPool  # loky's TerminatedWorkerError is one
+
         ahead = max(1, ahead or 4 * workers)
         queue, in_flight = collections.deque(missing), {}
+        busy = tempfile.mkdtemp(prefix="feature-workers-")  # <pid>: the file a worker computes
         pool = extraction_pool(min(workers, len(missing)))
         try:
             for i in range(first, len(paths)):
                 path = paths[i]
                 while queue and len(in_flight) < ahead:
                     j = queue.popleft()
-                    in_flight[j] = pool.submit(_compute_in_worker, self, os.path.abspath(paths[j]))
+                    in_flight[j] = pool.submit(_compute_in_worker, self, os.path.abspath(paths[j]), busy)
                 if i not in in_flight:
                     yield path, self._get_or_error(path)
                     continue
-                features, reason, (hits, computed, corrupt), caught = in_flight.pop(i).result()
+                try:
+                    features, reason, (hits, computed, corrupt), caught = in_flight[i].result()
+                except BrokenProcessPool as exc:
+                    raise self._worker_died(exc, Path(busy), paths) from None
+                del in_flight[i]
                 self.stats.hits += hits
                 self.stats.computed += computed
                 self.stats.corrupt += corrupt
@@ -344,8 +483,36 @@ class FeatureCache:
                     warnings.warn(message, category, stacklevel=2)
                 yield path, (AudioError(path, reason) if reason is not None else features)
         finally:
-            for future in in_flight.values():  # stopped early: drop what has not started
-                future.cancel()
+            if in_flight:  # stopped early (an interrupt, an error, a dead worker): end the workers now
+                _kill_workers(pool)
+            shutil.rmtree(busy, ignore_errors=True)
+
+    def _worker_died(self, exc: BaseException, busy: Path, paths: list[str]) -> FeatureWorkerError:
+        """The one-line error of a worker's death in :meth:`get_many`.
+
+        Args:
+            exc: the pool's ``BrokenProcessPool`` (loky's ``TerminatedWorkerError`` gives the
+                workers' exit codes, e.g. ``SIGKILL(-9)``).
+            busy: the folder where the workers name the files they compute.
+            paths: every file of the call (the entries present among them are counted).
+        """
+        codes = re.search(r"exit codes of the workers are \{(.*?)\}", str(exc))
+        how = codes.group(1) if codes else type(exc).__name__
+        computing = []
+        for marker in sorted(busy.glob("*")):
+            try:
+                computing.append(marker.read_text(encoding="utf-8"))
+            except OSError:
+                continue
+        computing = sorted(name for name in computing if name)
+        files = (", ".join(computing[:3]) + (f" and {len(computing) - 3} more" if len(computing) > 3 else "")
+                 if computing else "the files in flight")
+        unique = list(dict.fromkeys(paths))
+        kept = sum(self.entry_path(path).exists() for path in unique)
+        return FeatureWorkerError(
+            f"a feature-extraction worker died ({how}) while the workers were computing {files}; the "
+            f"{kept} of {len(unique)} cache entries finished are kept in {self.folder}; run the same command "
+            f"to resume (SIGKILL is often the out-of-memory killer: fewer workers, e.g. WORKERS=1, use less memory)")
 
     def extract_all(self, paths: Iterable[str | os.PathLike], *, desc: str = "features",
                     progress: bool = True, workers: int = 1) -> ExtractionReport:

@@ -1,13 +1,15 @@
 """Apply a trained model of a table to new audio files, or export it for use without this code.
 
 ``python -m common.cli predict <paper>.<table> <scheme> FILE... [--fold K | --ensemble]
-[--top 5] [--export DIR]`` (``make predict``) does, for one scheme of one table:
+[--top 5] [--export DIR] [--run DIR]`` (``make predict``) does, for one scheme of one table:
 
 1. **find the run** (:func:`common.inference.runs.find_run`): the canonical table's manifest
    ``<results>/<paper>/<table>_manifest.json`` when it lists fold records of the scheme, else the
-   newest manifest under ``<results>/<paper>/partial/<table>/*/`` that does; a model from a
-   partial run is announced on the console with the run's caps (fewer folds, an epoch cap, a
-   scheme subset), since it is not the model the full protocol trains;
+   newest manifest under ``<results>/<paper>/partial/<table>/*/`` that does, or the run whose
+   folder ``--run DIR`` names; a model from a partial run is announced on the console with the
+   run's caps (fewer folds, an epoch cap, a scheme subset), since it is not the model the full
+   protocol trains. A row of a user's scheme module (``--scheme-module``) uses only a run made with
+   the module's current code;
 2. **find the fold's checkpoint**: the fold record ``<records>/folds/<scheme>/fold_NN/<identity>.json``
    names the unit of work, whose scratch folder
    ``<work>/<paper>/<table>/<scheme>/fold_NN-<identity>/`` holds ``best.weights.h5`` (and the
@@ -27,9 +29,12 @@ copy of the module of any custom layer the model uses (e.g. ``common_models_laye
 ``keras.models.load_model`` loads it without this repository.
 
 Errors (:class:`~common.errors.ReproError`, shown by the command line as ``error: ...`` with exit
-status 2): no trained run of the scheme (the message names the make target that trains it), a
-fold that was not trained, a missing or unloadable checkpoint, a scheme this module cannot apply
-yet, and an audio file that cannot be used (the other files are still predicted).
+status 2): no trained run of the scheme (the message names the make target that trains it, or the
+exact command that trains the missing checkpoints), an unreadable manifest, a fold that was not
+trained, a missing or unloadable checkpoint, a checkpoint holding non-finite weights (a diverged
+training: nothing is predicted or exported), a scheme this module cannot apply yet, and an audio
+file that cannot be used or for which the model's outputs are not finite (the other files are
+still predicted; the exit status is 2).
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ import numpy as np
 
 from common.errors import AudioError, ConfigError
 from common.inference.export import export_fold
-from common.inference.fold_model import config_differences, fold_model, fold_source
+from common.inference.fold_model import check_finite_weights, config_differences, fold_model, fold_source
 from common.inference.preparation import band_limit_rate, feature_sample_rate, prepare_file, training_sample_rates
 from common.inference.runs import TrainedRun, find_run, select_folds
 
@@ -101,7 +106,7 @@ class Prediction:
 
 def predict_files(spec, scheme: str, files, *, results_dir: str | Path = "results", work_dir: str | Path = "work",
                   fold: int | None = None, ensemble: bool = False, export_dir: str | Path | None = None,
-                  log: Callable[[str], None] = print) -> Prediction:
+                  log: Callable[[str], None] = print, run_dir: str | Path | None = None) -> Prediction:
     """Apply the trained ``scheme`` of a table to audio files (and/or export the fold's model).
 
     Args:
@@ -113,22 +118,41 @@ def predict_files(spec, scheme: str, files, *, results_dir: str | Path = "result
         ensemble: average the probabilities of every fold the run trained.
         export_dir: also write the fold's model and ``preprocessing.json`` there (:func:`export_fold`).
         log: receives the console lines about the run (which run, caps, checkpoint).
+        run_dir: the run's folder (``--run``; :func:`common.inference.runs.named_run`); None: search
+            ``results_dir``.
 
     Returns:
-        :class:`Prediction`; files that cannot be used carry their ``error``.
+        :class:`Prediction`; files that cannot be used carry their ``error``, among them a file for
+        which a fold's outputs are not finite (NaN or infinite: no probabilities are shown for it).
 
     Raises:
         NoTrainedRunError, ConfigError: see :func:`find_run`, :func:`select_folds`,
-            :func:`fold_source`, :func:`fold_model`; ``ensemble`` with ``fold`` or ``export_dir``.
+            :func:`fold_source`, :func:`fold_model`; ``ensemble`` with ``fold`` or ``export_dir``;
+            a table without an inference adapter whose row brings no ``predictor`` (before any run is looked up);
+            a fold's checkpoint holds non-finite weights (:func:`check_finite_weights`), before
+            anything is predicted or exported.
     """
     if ensemble and (fold is not None or export_dir is not None):
         raise ConfigError("--ensemble averages every fold: it takes no --fold, and --export writes one fold's model")
-    run = find_run(spec, scheme, results_dir, work_dir)
+    row = next((s for s in spec.trainable() if s.name == scheme), None)
+    if not getattr(spec, "inference", "") and getattr(row, "predictor", None) is None:
+        raise ConfigError(f"predict and --export are not supported for {spec.paper}.{spec.table_id}: the table has no "
+                          f"inference adapter (TableSpec.inference), so its rows ({scheme!r} included; rows added with "
+                          f"--scheme-module too) cannot be applied to new audio yet; no run was looked up and nothing "
+                          f"was predicted")
+    run = find_run(spec, scheme, results_dir, work_dir, run_dir=run_dir,
+                   folds_needed=None if ensemble else (fold or 0) + 1)
+    for note in run.notes:
+        log(note)
     folds = select_folds(run, spec, scheme, fold, ensemble)
     sources = [fold_source(spec, run, scheme, k) for k in folds]
     which = f"ensemble of folds {', '.join(map(str, folds))}" if ensemble else f"fold {folds[0]}"
     log(f"{spec.paper}.{spec.table_id} {scheme}, {which}: {run.describe()}, {run.manifest_path}")
-    if not run.canonical:
+    own = getattr(spec.dataset, "own_collection", None)
+    if own is not None:  # a run on a user's own collection (--own-dataset): its classes are the collection's
+        log(f"note: this model was trained on the own collection {own.root} ({run.caps.describe()}); its classes: "
+            f"{', '.join(sources[0].classes)}")
+    elif not run.canonical:
         log(f"note: this model comes from a partial/capped run ({run.caps.describe()}), not from the full "
             f"protocol's canonical table (make {spec.make_target} trains that)")
     extractor = spec.extractor()
@@ -155,6 +179,7 @@ def predict_files(spec, scheme: str, files, *, results_dir: str | Path = "result
         if changed:
             log(f"warning: {scheme} settings differ from the run's in {', '.join(changed)}")
         model = fold_model(source)
+        check_finite_weights(source, model)
         outputs = model.outputs
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in (source.record.get("metrics") or {}).items())
         log(f"fold {source.fold} checkpoint: {source.checkpoint} (identity {source.identity}; "
@@ -162,10 +187,20 @@ def predict_files(spec, scheme: str, files, *, results_dir: str | Path = "result
         for note in model.notes:
             log(f"note: {note}")
         notes.extend(model.notes)
-        for path, features in prepared.items():
+        for path, features in list(prepared.items()):
             if model.input_check is not None and (problem := model.input_check(features)):
                 log(f"warning: {path}: {problem}")
-            probs = model.probabilities(features)
+            probs = np.asarray(model.probabilities(features), dtype=np.float64)
+            if not np.all(np.isfinite(probs)):
+                error = (f"{path}: {spec.paper}.{spec.table_id} {scheme} fold {source.fold} gives non-finite "
+                         f"outputs for this file ({_non_finite_text(probs)} of {probs.size}): no prediction; "
+                         f"the model is numerically unstable on this input (e.g. values beyond those it was "
+                         f"trained on)")
+                for item in predictions:
+                    if item.path == path:
+                        item.error = error
+                del prepared[path], sums[path]
+                continue
             sums[path] = probs if sums[path] is None else sums[path] + probs
         for item in predictions:
             if item.path in prepared:
@@ -180,6 +215,14 @@ def predict_files(spec, scheme: str, files, *, results_dir: str | Path = "result
     return Prediction(run=run, scheme=scheme, folds=folds, identities={s.fold: s.identity for s in sources},
                       checkpoints={s.fold: s.checkpoint for s in sources}, classes=sources[0].classes,
                       outputs=outputs, files=predictions, exported=exported, notes=notes)
+
+
+def _non_finite_text(values: np.ndarray) -> str:
+    """``"3 NaN, 1 infinite"``: the non-finite values of an array."""
+    values = np.asarray(values, dtype=np.float64)
+    parts = [f"{int(n)} {name}" for n, name in ((np.isnan(values).sum(), "NaN"), (np.isinf(values).sum(), "infinite"))
+             if n]
+    return ", ".join(parts)
 
 
 def _rates_text(rates: dict[str, int]) -> str:
@@ -198,6 +241,8 @@ def format_prediction(item: FilePrediction, classes: list[str], outputs: str, to
     """
     if item.probabilities is None:
         return f"{item.path}: not predicted: {item.error}"
+    if not np.all(np.isfinite(item.probabilities)):
+        return f"{item.path}: not predicted: the model's outputs are not finite ({_non_finite_text(item.probabilities)})"
     ranked = item.top(classes, top)
     width = max(len(name) for name, _ in ranked)
     lines = [f"{item.path} ({item.input}): top {len(ranked)} {outputs}"]
@@ -211,10 +256,11 @@ def run_command(spec, args) -> int:
     Args:
         spec: the table.
         args: parsed options ``scheme``, ``files``, ``results_dir``, ``work_dir``, ``fold``,
-            ``ensemble``, ``top``, ``export``.
+            ``ensemble``, ``top``, ``export``, ``run`` (optional).
 
     Returns:
-        0, or 2 when a file could not be used (its reason is printed as ``error: ...``).
+        0, or 2 when a file could not be used or its outputs were not finite (its reason is printed
+        as ``error: ...``).
 
     Raises:
         ReproError: as :func:`predict_files`; no file and no ``--export``; ``--top`` < 1.
@@ -225,7 +271,7 @@ def run_command(spec, args) -> int:
         raise ConfigError("--top must be at least 1")
     result = predict_files(spec, args.scheme, args.files, results_dir=args.results_dir, work_dir=args.work_dir,
                            fold=args.fold, ensemble=args.ensemble, export_dir=args.export,
-                           log=lambda line: print(line, flush=True))
+                           log=lambda line: print(line, flush=True), run_dir=getattr(args, "run", None))
     status = 0
     for item in result.files:
         if item.probabilities is None:

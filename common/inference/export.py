@@ -9,11 +9,59 @@ from pathlib import Path
 
 import numpy as np
 
-from common.inference.fold_model import FoldModel, FoldSource
+from common.inference.fold_model import FoldModel, FoldSource, check_finite_weights
 from common.inference.preparation import feature_sample_rate
 
 #: Version of the ``preprocessing.json`` layout written by :func:`export_fold`.
 EXPORT_FORMAT = 1
+
+#: Where ``preprocessing.json``'s ``"load"`` text puts the export's folder: replace it by the folder's path.
+FOLDER_PLACEHOLDER = "<this folder>"
+
+#: The loader written beside an export whose model has custom layers (:data:`LOADER_SOURCE`).
+LOADER_FILE = "load_export.py"
+
+#: Source of :data:`LOADER_FILE` (``{modules}``: the copied custom-layer module files). Keras
+#: finds a class of another package only when it is registered (``keras.saving.register_keras_serializable``)
+#: or passed as ``custom_objects``; a user's scheme module need not register its layers, so the
+#: loader imports each copied module from its file and passes every class and function it defines.
+LOADER_SOURCE = '''"""Load the model exported beside this file, with Keras only (written by the reproduction suite's --export).
+
+    import sys; sys.path.insert(0, FOLDER); import load_export; model = load_export.load(FOLDER)
+
+imports the custom-layer modules copied beside the model and passes the classes and functions they
+define to keras.models.load_model as custom_objects, so that layers defined without
+keras.saving.register_keras_serializable load too.
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import keras
+
+#: The custom-layer modules copied beside the model.
+CUSTOM_LAYER_MODULES = {modules!r}
+
+
+def load(folder=None):
+    """The exported keras.Model (uncompiled), read from folder (default: this file's folder)."""
+    folder = Path(folder) if folder is not None else Path(__file__).resolve().parent
+    custom_objects = {{}}
+    for file in CUSTOM_LAYER_MODULES:
+        name = file[:-3]
+        module = sys.modules.get(name)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(name, folder / file)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+        for attribute, value in vars(module).items():
+            if callable(value) and getattr(value, "__module__", None) == module.__name__:
+                custom_objects[attribute] = value
+                custom_objects[keras.saving.get_registered_name(value)] = value
+    return keras.models.load_model(folder / "model.keras", custom_objects=custom_objects)
+'''
 
 
 def _jsonable(value):
@@ -83,9 +131,13 @@ def export_fold(source: FoldSource, model: FoldModel, out_dir: str | Path, extra
     model input and from model output to a file's prediction (e.g. chunk frames, the
     fold's per-band standardisation mean and std, chunk averaging or the sequence input).
 
-    Custom layers: for every module in ``model.custom_layer_modules`` a copy of its source is
-    written as ``<package>_<module>.py`` (e.g. ``common_models_layers.py``; they import only Keras);
-    importing it registers the layers under the names the ``.keras`` file refers to.
+    Custom layers: for every module in ``model.custom_layer_modules`` and every module of a layer
+    class outside Keras (the paper's layers, or those of a user's scheme module) a copy of its
+    source is written as ``<package>_<module>.py`` (e.g. ``common_models_layers.py``), with the
+    loader :data:`LOADER_FILE`, which imports them and loads the model with their classes as
+    ``custom_objects`` (a scheme module's layers need not be registered with Keras).
+    ``preprocessing.json``'s ``"load"`` is the Python that loads the model, with
+    :data:`FOLDER_PLACEHOLDER` standing for the export's folder.
 
     Args:
         source: the fold.
@@ -98,8 +150,11 @@ def export_fold(source: FoldSource, model: FoldModel, out_dir: str | Path, extra
         the files written, ``model.keras`` first.
 
     Raises:
+        ConfigError: the model holds non-finite weights (:func:`~common.inference.fold_model.check_finite_weights`);
+            nothing is written.
         OSError: the folder cannot be written.
     """
+    check_finite_weights(source, model)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     extractor = extractor or source.spec.extractor()
@@ -116,15 +171,20 @@ def export_fold(source: FoldSource, model: FoldModel, out_dir: str | Path, extra
         foreign += [f"{target.name} imports {name}" for name in _foreign_imports(target)]
     run = source.run
     features = extractor.describe()
-    loading = "keras.models.load_model('model.keras')"
+    loading = f"import keras; model = keras.models.load_model('{FOLDER_PLACEHOLDER}/{model_path.name}')"
     if layer_files:
-        imports = "; ".join(f"import {Path(f).stem}" for f in layer_files)
-        loading = (f"sys.path.insert(0, '<this folder>'); {imports}  # registers the custom layers; then "
-                   f"keras.models.load_model('model.keras')")
+        loader = out_dir / LOADER_FILE
+        loader.write_text(LOADER_SOURCE.format(modules=layer_files), encoding="utf-8")
+        written.append(loader)
+        loading = (f"import sys; sys.path.insert(0, '{FOLDER_PLACEHOLDER}'); import {loader.stem}; "
+                   f"model = {loader.stem}.load('{FOLDER_PLACEHOLDER}')")
     description = {
         "format": EXPORT_FORMAT,
         "model_file": model_path.name,
         "load": loading,
+        "load_note": (f"Python; replace {FOLDER_PLACEHOLDER} by this folder's path. " + (
+            f"{LOADER_FILE} imports the custom-layer modules copied here and passes their classes to "
+            f"keras.models.load_model as custom_objects" if layer_files else "no custom layers")),
         "custom_layer_modules": layer_files,
         "custom_layer_requirements": foreign or "keras only",
         "paper": source.spec.paper, "table": source.spec.table_id, "scheme": source.scheme.name,

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from common.errors import ConfigError
-from common.inference.runs import CHECKPOINT_FILE, NoTrainedRunError, TrainedRun, read_json_object
+from common.inference.runs import CHECKPOINT_FILE, NoTrainedRunError, TrainedRun, read_json_object, retrain_command
 
 
 @dataclass
@@ -100,7 +100,7 @@ def fold_source(spec, run: TrainedRun, scheme: str, fold: int) -> FoldSource:
             table's feature settings changed since the run, or the class names cannot be found.
     """
     identity = run.folds(scheme)[fold]
-    store_path = run.layout.records_root / "folds" / scheme / f"fold_{fold:02d}" / f"{identity}.json"
+    store_path = run.record_path(scheme, fold, identity)
     record = read_json_object(store_path)
     if record is None or record.get("identity") != identity:
         raise NoTrainedRunError(f"fold record {store_path} (listed in {run.manifest_path}) is missing or unreadable; "
@@ -114,11 +114,12 @@ def fold_source(spec, run: TrainedRun, scheme: str, fold: int) -> FoldSource:
         elif stored != unit_dir:
             tried.append(stored)
     if not (unit_dir / CHECKPOINT_FILE).is_file():
+        command, results = retrain_command(spec, scheme, run, run.layout.work_dir, fold + 1)
         raise ConfigError(
             f"checkpoint of {spec.paper}.{spec.table_id} {scheme} fold {fold} (identity {identity}) not found: "
             f"{' nor '.join(str(p / CHECKPOINT_FILE) for p in tried)}.\nThe work folder of that run was moved "
-            f"or cleaned (make clean-work); point --work-dir / WORK_DIR at it, or train the scheme again "
-            f"(make {spec.make_target} SCHEMES='{scheme}' after deleting {store_path}).")
+            f"or cleaned (make clean-work); point --work-dir / WORK_DIR at it, or train the fold again into a fresh "
+            f"results folder (its records stay untouched): {command}, then predict with RESULTS_DIR={results}.")
     payload = record.get("identity_payload") or {}
     extractor = spec.extractor()
     if payload.get("features") and payload["features"] != extractor.fingerprint():
@@ -161,6 +162,35 @@ def config_differences(source: FoldSource) -> list[str]:
         return []
     current = json.loads(json.dumps(source.scheme.config, default=str))
     return sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+
+
+def check_finite_weights(source, model) -> None:
+    """Refuse a fold whose model holds non-finite weights (a training that diverged to NaN or infinity).
+
+    Args:
+        source: the fold (:class:`~common.inference.fold_model.FoldSource`).
+        model: its :class:`~common.inference.fold_model.FoldModel` (the checkpoint loaded).
+
+    Raises:
+        ConfigError: some weight of ``model.model`` is NaN or infinite; the message names the
+            table, scheme, fold and checkpoint, and how many values are not finite.
+    """
+    bad, total = 0, 0
+    names = []
+    for variable in model.model.weights:
+        values = np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable)
+        total += values.size
+        count = int(values.size - np.isfinite(values).sum()) if np.issubdtype(values.dtype, np.floating) else 0
+        if count:
+            bad += count
+            names.append(variable.path if hasattr(variable, "path") else variable.name)
+    if bad:
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise ConfigError(
+            f"{source.spec.paper}.{source.spec.table_id} {source.scheme.name} fold {source.fold}: the checkpoint "
+            f"{source.checkpoint} holds {bad} non-finite weights (NaN or infinite) of {total}, in {shown}: its training "
+            f"diverged, so it gives no probabilities; nothing was predicted or exported. Train it again with settings "
+            f"that keep the loss finite (e.g. a smaller learning rate).")
 
 
 def not_supported(source: FoldSource, why: str = "") -> ConfigError:

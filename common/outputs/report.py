@@ -11,7 +11,9 @@ The report lists, in this order:
 2. the canonical tables (complete full-protocol runs), in the order of ``python -m common.cli list``;
 3. the partial tables (``partial/<table>/<caps>/``: fewer folds, an epoch cap, a scheme subset, or a
    full-protocol run not finished), newest first per table, each labelled with its caps;
-4. the tables without any result and the command that makes them.
+4. the runs of a table's protocol on a user's own collection (``own/<table>/<collection>/<caps>/``,
+   ``make own-dataset``): this run's numbers only, no paper column;
+5. the tables without any result and the command that makes them.
 
 Each table section gives the run's status and caps, dataset and size, wall time, hardware, git
 commit, the paper-vs-ours table, the comparison figure, and links to the CSVs, the manifest and
@@ -54,6 +56,8 @@ class TableRun:
         problem: why the manifest is missing or unreadable (None when it was read).
         other_tables: ids of every table in the same folder (to tell this table's extra files
             from those of a table whose name extends this one).
+        own_dataset: for a run on a user's own collection (``own/<table>/<collection>/<caps>/``),
+            the collection's folder label; None otherwise.
     """
 
     paper: str
@@ -64,6 +68,7 @@ class TableRun:
     manifest: dict | None = None
     problem: str | None = None
     other_tables: tuple[str, ...] = field(default=())
+    own_dataset: str | None = None
 
     @property
     def name(self) -> str:
@@ -146,6 +151,7 @@ def find_runs(results_dir: str | Path) -> list[TableRun]:
         for table_id in sorted(tables):
             runs.append(_read_manifest(TableRun(paper_dir.name, table_id, paper_dir, True,
                                                 other_tables=tuple(sorted(tables)))))
+        runs += _own_runs(paper_dir)
         partial = paper_dir / "partial"
         if not partial.is_dir():
             continue
@@ -154,6 +160,24 @@ def find_runs(results_dir: str | Path) -> list[TableRun]:
                 table_id = table_dir.name
                 if (label_dir / f"{table_id}.csv").is_file() or (label_dir / f"{table_id}_manifest.json").is_file():
                     runs.append(_read_manifest(TableRun(paper_dir.name, table_id, label_dir, False, label_dir.name)))
+    return runs
+
+
+def _own_runs(paper_dir: Path) -> list[TableRun]:
+    """The runs on users' own collections under ``<paper>/own/<table>/<collection>/<caps>/``."""
+    from common.runner.layout import OWN_FOLDER
+
+    runs = []
+    own = paper_dir / OWN_FOLDER
+    if not own.is_dir():
+        return runs
+    for table_dir in sorted(p for p in own.iterdir() if p.is_dir()):
+        for collection in sorted(p for p in table_dir.iterdir() if p.is_dir()):
+            for label_dir in sorted(p for p in collection.iterdir() if p.is_dir() and p.name not in ("folds", "splits")):
+                table_id = table_dir.name
+                if (label_dir / f"{table_id}.csv").is_file() or (label_dir / f"{table_id}_manifest.json").is_file():
+                    runs.append(_read_manifest(TableRun(paper_dir.name, table_id, label_dir, False, label_dir.name,
+                                                        own_dataset=collection.name)))
     return runs
 
 
@@ -247,6 +271,10 @@ def _status(run: TableRun) -> str:
                    f"no longer runs, it was killed before it could record how it ended)")
     if manifest.get("error"):
         status += f": {manifest['error']}"
+    diverged = manifest.get("diverged")
+    if isinstance(diverged, dict) and diverged:  # units whose training diverged: no result (runner's write_outputs)
+        status += f"; {len(diverged)} unit{'s' if len(diverged) > 1 else ''} diverged (" + "; ".join(
+            f"{unit} {why}" for unit, why in diverged.items()) + ")"
     return status
 
 
@@ -276,6 +304,8 @@ def _table_markdown(csv: Path) -> list[str]:
         frame = pd.read_csv(csv)
     except (OSError, ValueError, pd.errors.EmptyDataError) as exc:
         return [f"*The table `{csv.name}` could not be read: {_escape(exc)}.*"]
+    if "paper_mean" not in frame.columns and {"scheme", "metric", "our_mean"} <= set(frame.columns):
+        return _own_table_markdown(frame)  # a run on an own collection: no paper columns
     missing = [c for c in ("scheme", "metric", "paper_mean", "our_mean") if c not in frame.columns]
     if missing:
         return [f"*The table `{csv.name}` lacks the columns {missing}.*"]
@@ -313,6 +343,20 @@ def _table_markdown(csv: Path) -> list[str]:
             cells += ["—" if "—" in (low, high) else f"{low} – {high}", _p_value(row.get("p_value")),
                       f"**{verdict}**" if verdict in ("lower", "higher") else verdict]
         lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _own_table_markdown(frame: pd.DataFrame) -> list[str]:
+    """The table of a run on a user's own collection (no paper columns) as Markdown rows."""
+    lines = ["| Scheme | Metric | Ours | Folds | Status |", "|---|---|---:|---:|---|"]
+    for row in frame.to_dict("records"):
+        values = frame.loc[frame["metric"] == row["metric"], "our_mean"].astype(float).abs().dropna()
+        d = 4 if len(values) and values.max() <= 1.0 else 2
+        folds = row.get("folds_run")
+        lines.append("| " + " | ".join([
+            _escape(row["scheme"]), _escape(row["metric"]), _mean_std(row["our_mean"], row.get("our_std"), d),
+            "—" if folds is None or (isinstance(folds, float) and math.isnan(folds)) else str(int(folds)),
+            _escape(row.get("status", ""))]) + " |")
     return lines
 
 
@@ -363,11 +407,17 @@ def _section(run: TableRun, base: Path) -> list[str]:
     manifest = run.manifest or {}
     title = manifest.get("title", "")
     heading = f"### {run.name}" + (f" — {_escape(title)}" if title else "")
-    if not run.canonical:
+    if run.own_dataset is not None:
+        heading += f" (own collection `{run.own_dataset}`: {_escape(caps_text(run))})"
+        lines = [heading, "", f"**Own collection** (folder `{run.own_dataset}/{run.label}`): the table's protocol on "
+                 "a user's collection, not the paper's dataset; no paper numbers to compare with.", ""]
+    elif not run.canonical:
         unfinished = run.label == UNFINISHED_LABEL
         heading += " (partial: " + ("full-protocol run not finished" if unfinished else _escape(caps_text(run))) + ")"
-    lines = [heading, ""]
-    if not run.canonical:
+        lines = [heading, ""]
+    else:
+        lines = [heading, ""]
+    if not run.canonical and run.own_dataset is None:
         lines += [f"**Partial result** (folder `{run.label}`): not the paper's full protocol, or a full-protocol "
                   "run that has not finished. Its numbers are not a reproduction of the table.", ""]
     commit = manifest.get("git_commit")
@@ -402,7 +452,8 @@ def _section(run: TableRun, base: Path) -> list[str]:
     lines.append("")
     figure = run.file(".png")
     if figure.is_file():
-        lines += [f"![{_escape(run.name)}: paper vs this run]({_link(figure, base)})", ""]
+        what = "this run" if run.own_dataset is not None else "paper vs this run"
+        lines += [f"![{_escape(run.name)}: {what}]({_link(figure, base)})", ""]
     return lines
 
 
@@ -443,7 +494,11 @@ def build_report(results_dir: str | Path, known_tables: list[tuple[str, object, 
             known = _known_tables()
         except Exception as exc:  # noqa: BLE001 - a broken paper module must not hide the results
             known, load_problem = [], f"{type(exc).__name__}: {exc}"
-    runs = find_runs(results_dir)
+    found = find_runs(results_dir)
+    own_runs = sorted(sorted((r for r in found if r.own_dataset is not None),
+                             key=lambda r: str((r.manifest or {}).get("started", "")), reverse=True),
+                      key=lambda r: (r.name, r.own_dataset))
+    runs = [r for r in found if r.own_dataset is None]  # the paper's dataset (own collections: their own section)
     order = _table_order([name for name, _, _ in known])
     canonical = sorted((r for r in runs if r.canonical), key=order)
     partial = sorted((r for r in runs if not r.canonical), key=lambda r: str((r.manifest or {}).get("started", "")),
@@ -461,7 +516,10 @@ def build_report(results_dir: str | Path, known_tables: list[tuple[str, object, 
              "verdict: each compared cell's 95 % interval and test (Welch's t-test over folds where the paper "
              "gives a std over its folds, a one-sample t-test where it gives none, a bootstrap over the test "
              "clips for single-split tables), and per table the number of cells consistent with the paper at "
-             "the 5 % level after Holm's correction. Confusion matrices are summed over the folds the run "
+             "the 5 % level after Holm's correction, headed by the subset it ran on where that is not the "
+             "whole dataset (\"on 100/1000 tracks: ...\"). A run with an epoch cap, a cell with fewer than 3 folds or "
+             "no spread over its folds, and a cell with a fold without a finite value get no verdict (`n/a`, "
+             "the reason in the CSV's `test` column). Confusion matrices are summed over the folds the run "
              "completed.", ""]
     lines += ["## Overview", "", "| Table | Make target | Results |", "|---|---|---|"]
     for name, spec, problem in known:
@@ -472,6 +530,9 @@ def build_report(results_dir: str | Path, known_tables: list[tuple[str, object, 
         n_partial = sum(r.name == name for r in partial)
         if n_partial:
             states.append(f"partial ({n_partial})")
+        n_own = sum(r.name == name for r in own_runs)
+        if n_own:
+            states.append(f"own collections ({n_own})")
         lines.append(f"| {_escape(name)} | {target} | {', '.join(states) or 'none'} |")
     extra = sorted(with_results - {name for name, _, _ in known})
     for name in extra:
@@ -489,6 +550,14 @@ def build_report(results_dir: str | Path, known_tables: list[tuple[str, object, 
     for run in partial:
         lines += _section(run, results_dir)
 
+    lines += split_variant_section(runs, results_dir)
+    if own_runs:
+        lines += ["## Own collections", "",
+                  "Runs of a table's protocol on a user's own collection (`make own-dataset TABLE=... DATA_DIR=...`): "
+                  "the collection's classes, the table's splits, features, models and training; no paper numbers "
+                  "and no verdict.", ""]
+        for run in own_runs:
+            lines += _section(run, results_dir)
     lines += ["## Tables not run", ""]
     missing = [(name, spec, problem) for name, spec, problem in known if name not in with_results]
     if load_problem:
@@ -507,6 +576,119 @@ def build_report(results_dir: str | Path, known_tables: list[tuple[str, object, 
                      f"{variable}=/path/to/{spec.dataset.name}`{how}.")
     lines.append("")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# Runs on another split than the paper's (--split fault-filtered)
+
+
+def split_of(run: TableRun) -> str | None:
+    """The split a run used instead of the paper's (``"fault-filtered"``), from its manifest or folder name; None: the paper's."""
+    caps = (run.manifest or {}).get("caps")
+    if isinstance(caps, dict) and caps.get("split"):
+        return str(caps["split"])
+    if run.label and "fault-filtered-split" in run.label.split("_"):
+        return "fault-filtered"
+    return None
+
+
+def _rows_by_scheme(csv: Path) -> dict[tuple[str, str], dict]:
+    """``{(scheme, metric): row}`` of a table CSV's rows that have a result ({} when unreadable)."""
+    try:
+        frame = pd.read_csv(csv)
+    except (OSError, ValueError, pd.errors.EmptyDataError):
+        return {}
+    if not {"scheme", "metric", "our_mean"} <= set(frame.columns):
+        return {}
+    return {(str(r["scheme"]), str(r["metric"])): r for r in frame.to_dict("records")
+            if _number(r.get("our_mean"), 4) != "—"}
+
+
+def _cross_validated_run(run: TableRun, runs: list[TableRun]) -> TableRun | None:
+    """The paper's-split result of ``run``'s table: the canonical run, else the newest partial run on the paper's split."""
+    same = [r for r in runs if r.name == run.name and split_of(r) is None and r.file(".csv").is_file()]
+    canonical = [r for r in same if r.canonical]
+    if canonical:
+        return canonical[0]
+    def plain(r: TableRun) -> bool:  # not a variant of the paper's split either (e.g. group-aware)
+        caps = (r.manifest or {}).get("caps")
+        return not (isinstance(caps, dict) and caps.get("group_duplicates")) and "group-aware-split" not in (r.label or "")
+
+    partial = sorted((r for r in same if plain(r)),
+                     key=lambda r: str((r.manifest or {}).get("started", "")), reverse=True)
+    return partial[0] if partial else None
+
+
+def _result_cell(row: dict | None, decimals: int) -> str:
+    """``85.10 ± 3.20 (10 folds, 1000 tracks)`` from a table row; ``—`` without one."""
+    if row is None:
+        return "—"
+    folds, tracks = row.get("folds_run"), row.get("n_tracks")
+    where = []
+    if _number(folds, 0) != "—":
+        where.append(f"{int(float(folds))} fold{'s' if int(float(folds)) != 1 else ''}")
+    if _number(tracks, 0) != "—":
+        where.append(f"{int(float(tracks))} tracks")
+    return _mean_std(row.get("our_mean"), row.get("our_std"), decimals) + (f" ({', '.join(where)})" if where else "")
+
+
+def _test_items(row: dict) -> str:
+    """The number of test items resampled, read off the ``test`` column (``—`` when it names none)."""
+    found = re.search(r"resamples of (\d+) test items", str(row.get("test", "")))
+    return found.group(1) if found else "—"
+
+
+def split_variant_section(runs: list[TableRun], base: Path) -> list[str]:
+    """The report section comparing, per scheme, the paper's split with another split (``--split``).
+
+    For every run on another split (GTZAN's fault-filtered split), one row per scheme and metric
+    with a result: the same scheme's result under the paper's split (the canonical run of the
+    table, else its newest partial run on the paper's split; ``—`` when there is none), the result
+    on the other split with the bootstrap interval over its test set, and both runs' status.
+
+    Args:
+        runs: every run found (:func:`find_runs`).
+        base: the report's folder (links are relative to it).
+
+    Returns:
+        Markdown lines; empty when no run used another split.
+    """
+    variants = sorted((r for r in runs if split_of(r) is not None),
+                      key=lambda r: (r.name, str((r.manifest or {}).get("started", ""))))
+    if not variants:
+        return []
+    lines = ["## Other splits: the paper's split beside GTZAN's fault-filtered split", "",
+             "The fault-filtered split (Kereliuk, Sturm & Larsen 2015; `SPLIT=fault-filtered`) trains on 443, "
+             "selects on 197 and tests on 290 listed GTZAN excerpts (on a subset, the listed ones present), "
+             "artist-conditional and without Sturm's (2013) faulty excerpts. The paper's numbers come from "
+             "random 10-fold cross-validation, so the fault-filtered results get no verdict against them; their "
+             "interval is a bootstrap over the one test set (test-set sampling only, not training randomness). "
+             "The paper's-split column is the canonical run of the table, else its newest partial run; "
+             "compare the statuses (dataset size, folds, epoch caps) before comparing the numbers.", "",
+             "| Table | Scheme | Metric | Paper's split (mean ± std over folds) | Fault-filtered split | "
+             "95 % CI (bootstrap, test set) | Test tracks | Paper's-split run | Fault-filtered run |",
+             "|---|---|---|---:|---:|---:|---:|---|---|"]
+    for run in variants:
+        ours = _rows_by_scheme(run.file(".csv"))
+        other = _cross_validated_run(run, runs)
+        theirs = _rows_by_scheme(other.file(".csv")) if other is not None else {}
+        link = f"[{_escape(run.label or run.folder.name)}]({_link(run.file('.csv'), base)})"
+        other_link = ("—" if other is None else
+                      f"[{'canonical' if other.canonical else _escape(other.label)}]({_link(other.file('.csv'), base)})")
+        for (scheme, metric), row in ours.items():
+            values = [row.get("our_mean"), row.get("ci95_high")] + ([theirs[scheme, metric].get("our_mean")]
+                                                                    if (scheme, metric) in theirs else [])
+            finite = [abs(float(v)) for v in values if _number(v, 4) != "—"]
+            decimals = 4 if finite and max(finite) <= 1.0 else 2
+            low, high = _number(row.get("ci95_low"), decimals), _number(row.get("ci95_high"), decimals)
+            paper_split = theirs.get((scheme, metric))
+            lines.append("| " + " | ".join([
+                _escape(run.name), _escape(scheme), _escape(metric), _result_cell(paper_split, decimals),
+                _result_cell(row, decimals), "—" if "—" in (low, high) else f"{low} – {high}", _test_items(row),
+                other_link + (f" ({_escape(paper_split.get('status', ''))})" if paper_split is not None else ""),
+                f"{link} ({_escape(row.get('status', ''))})"]) + " |")
+    lines.append("")
+    return lines
 
 
 def write_report(results_dir: str | Path = "results", known_tables=None) -> Path:

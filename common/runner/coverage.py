@@ -7,7 +7,9 @@ A table is a reproduction only when it ran on the whole published dataset. What 
   published number of usable tracks;
 - otherwise (MagnaTagATune, FMA), the table's ``DatasetSpec.published_size``: the number of
   tracks of the full release the table uses; the run must have at least that many usable tracks;
-- where neither is known, the dataset is not verified and the status says so.
+- where neither is known, the dataset is not verified and the status says so;
+- a user's own collection in place of the table's dataset (``--own-dataset``) is no published
+  dataset at all: its status is ``own dataset: <n> classes, <m> tracks``.
 
 Usable tracks are those left after unreadable files and tracks whose features could not be
 computed are skipped, so a full-size folder with a broken file is reported as a subset of one
@@ -17,6 +19,9 @@ track less (the manifest lists the file and why).
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+#: :attr:`DatasetCoverage.basis` of a run on a user's own collection.
+OWN_DATASET = "own dataset"
 
 
 @dataclass(frozen=True)
@@ -29,13 +34,15 @@ class DatasetCoverage:
         class_differences: ``{class: (found, published)}`` of every class whose count differs
             from its published count (empty where none differs or none is published).
         basis: where ``published_tracks`` comes from: ``"per-class counts"``, ``"release size"``
-            or ``"unknown"``.
+            or ``"unknown"``; ``"own dataset"`` for a user's own collection.
+        n_classes: classes of the run's dataset (used for an own dataset's status), or None.
     """
 
     n_tracks: int
     published_tracks: int | None
     class_differences: dict
     basis: str
+    n_classes: int | None = None
 
     @property
     def full(self) -> bool:
@@ -53,8 +60,11 @@ class DatasetCoverage:
             ``"subset: 100/1000 tracks"`` (fewer tracks than published);
             ``"dataset differs: 1000/1000 tracks, class counts differ from the published"``
             (as many or more tracks, but not the published per-class counts);
-            ``"unverified dataset: 40 tracks, no published size"``; or None.
+            ``"unverified dataset: 40 tracks, no published size"``; ``"own dataset: 3 classes, 30
+            tracks"`` for a user's own collection; or None.
         """
+        if self.basis == OWN_DATASET:
+            return f"own dataset: {self.n_classes} classes, {self.n_tracks} tracks"
         if self.full:
             return None
         if self.published_tracks is None:
@@ -88,6 +98,8 @@ def dataset_coverage(index, dataset_spec=None) -> DatasetCoverage:
         :class:`DatasetCoverage`.
     """
     n_tracks = len(index.tracks)
+    if getattr(dataset_spec, "own_collection", None) is not None:
+        return DatasetCoverage(n_tracks, None, {}, OWN_DATASET, len(index.classes))
     if index.expected_counts:
         return DatasetCoverage(n_tracks, int(sum(index.expected_counts.values())), dict(index.count_differences()),
                                "per-class counts")

@@ -93,6 +93,14 @@ def duplicate_report(groups: list[list[Track]], per_fold: list[dict], grouped_sp
             "group_aware_split": grouped_split, "per_fold": per_fold}
 
 
+def group_line(group: list[Track]) -> str:
+    """One group of identical files as the console shows it: ``"    a (path) = b (path)  [labelled x, y]"``
+    (the labels only when they differ)."""
+    labels = sorted({t.label for t in group}, key=str)
+    return ("    " + " = ".join(f"{t.track_id} ({t.path})" for t in group)
+            + (f"  [labelled {', '.join(map(str, labels))}]" if len(labels) > 1 else ""))
+
+
 def report_lines(groups: list[list[Track]], per_fold: list[dict], n_folds_in_protocol: int,
                  grouped_split: bool) -> list[str]:
     """Console lines: every group, then the straddling counts per fold (when there are groups).
@@ -107,10 +115,7 @@ def report_lines(groups: list[list[Track]], per_fold: list[dict], n_folds_in_pro
         return ["  identical audio: none (no two tracks have byte-identical files)"]
     lines = [f"  identical audio: {len(groups)} group(s) of byte-identical files, "
              f"{sum(len(g) for g in groups)} tracks:"]
-    for group in groups:
-        labels = sorted({t.label for t in group})
-        lines.append("    " + " = ".join(f"{t.track_id} ({t.path})" for t in group)
-                     + (f"  [labelled {', '.join(map(str, labels))}]" if len(labels) > 1 else ""))
+    lines += [group_line(group) for group in groups]
     if grouped_split:
         lines.append("  group-aware split: each group stays within one part of every fold")
     else:

@@ -15,9 +15,14 @@ that the metric recomputed from the stored file equals the record's metric; that
 checked before a bootstrap uses the file.
 
 Integrity: the ``.npz`` is written atomically *before* the record, and the record names it with
-the SHA-256 of its bytes and every array's shape and dtype (``record["evidence"]``). An evidence
-file that is missing, has another checksum or shapes, or whose arrays do not reproduce the
-record's metrics is reported with a warning and not used: the cell's verdict is then ``n/a``.
+the SHA-256 of its bytes and every array's shape and dtype (``record["evidence"]``). A record that
+names evidence which is missing, has another checksum or shapes, or whose arrays do not reproduce
+the record's metrics (:func:`evidence_problem`) is refused when the record store reads it, like a
+classification record whose metric disagrees with its stored test decisions
+(:func:`common.runner.records.decision_problem`): a warning names the file and the metric, the
+unit runs again (a ``collect`` shows the row without it), and the number is never published.
+Records that name no evidence (tables that keep none) are judged as before. The bootstrap checks
+the same again before it resamples, for a store that was opened without the table's metric function.
 
 Bootstrap distributions are cached under ``<work>/cache/bootstrap/`` (keyed by the evidence's
 checksum, the resample count, the seed and the metrics' function), so assembling a table again
@@ -107,6 +112,37 @@ def load_evidence(store, record: dict) -> tuple[dict | None, str]:
     return arrays, ""
 
 
+def evidence_problem(store, record: dict, evidence_metrics) -> str | None:
+    """Whether a record's metrics are reproduced by the per-clip test results it names (None: they are).
+
+    Args:
+        store: the record store (:func:`evidence_path` of the record).
+        record: a fold record whose metrics passed
+            :func:`common.runner.records.metric_value_problem`.
+        evidence_metrics: the table's ``evidence -> {metric: value}``
+            (``TableSpec.evidence_metrics``), or None (nothing is checked).
+
+    Returns:
+        None when ``evidence_metrics`` is None, the record names no evidence, or every metric the
+        evidence gives equals the record's within :data:`REPRODUCTION_TOLERANCE` (metrics the
+        function does not give, e.g. those selected on the test set, are not checked); else why,
+        e.g. ``"has metrics its per-clip test results do not reproduce (roc_auc 0.95 vs 0.49)"``
+        or ``"names per-clip test results ... that do not match the record's checksum"``.
+    """
+    if evidence_metrics is None or "evidence" not in record:
+        return None
+    arrays, why = load_evidence(store, record)
+    if arrays is None:
+        return f"cannot be checked against its per-clip test results: {why}"
+    try:
+        wrong = _reproduces(evidence_metrics(arrays), record["metrics"])
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        return f"has per-clip test results from which its metrics cannot be computed ({exc})"
+    if wrong:
+        return f"has metrics its per-clip test results do not reproduce ({'; '.join(wrong)})"
+    return None
+
+
 def _reproduces(recomputed: dict, metrics: dict) -> list[str]:
     """Metrics of the record that the evidence does not reproduce (within the tolerance)."""
     wrong = []
@@ -187,7 +223,7 @@ def bootstrap_comparisons(spec, store, records: dict, cache_dir: Path | None = N
                 continue
             paper = spec.reference.get(scheme, {}).get(metric)
             if metric not in distribution:
-                out[scheme, metric] = not_compared("bootstrap: not computable from the per-clip test results")
+                out[scheme, metric] = not_compared(_not_resampled(metric))
                 continue
             out[scheme, metric] = bootstrap_comparison(distribution.get(metric, np.array([])),
                                                        float(record["metrics"][metric]),
@@ -195,5 +231,15 @@ def bootstrap_comparisons(spec, store, records: dict, cache_dir: Path | None = N
     return out
 
 
-__all__ = ["EVIDENCE_SUFFIX", "evidence_path", "save_evidence", "load_evidence", "bootstrap_comparisons",
-           "CellComparison"]
+def _not_resampled(metric: str) -> str:
+    """Why a metric of a record has no bootstrap distribution (the ``test`` column of its cell)."""
+    from common.training.epoch_test_evaluation import TEST_SELECTED_LABEL
+
+    if TEST_SELECTED_LABEL in metric:
+        return ("no interval: selected on the test set (the best epoch's test value; the per-clip results "
+                "kept are the validation-selected model's)")
+    return "bootstrap: the per-clip test results do not give this metric"
+
+
+__all__ = ["EVIDENCE_SUFFIX", "evidence_path", "save_evidence", "load_evidence", "evidence_problem",
+           "bootstrap_comparisons", "CellComparison"]

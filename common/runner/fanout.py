@@ -47,7 +47,7 @@ def shard_units(units: list, index: int, count: int) -> list:
 
 
 def run_units_on_ray(plan, unit_task: Callable[[Any, str, int], dict | None]) -> list[dict]:
-    """Run every unit of ``plan`` that has no record yet as a Ray task; wait for all of them.
+    """Run every unit of ``plan`` that has no record yet (a result or a diverged one) as a Ray task; wait for all.
 
     The fan-out sits above the unit runner and knows nothing of it: ``unit_task(request, scheme,
     fold)`` is the task body each worker runs (:func:`common.runner.execution.run_unit_in_worker`:
@@ -66,7 +66,7 @@ def run_units_on_ray(plan, unit_task: Callable[[Any, str, int], dict | None]) ->
         import ray
     except ImportError:
         raise ConfigError('--ray needs Ray: pip install -e ".[ray]" (or pip install "ray>=2.9")') from None
-    todo = [(s, f) for s, f in plan.units() if plan.store.load(s, f, plan.identities[s, f]) is None]
+    todo = [(s, f) for s, f in plan.units() if plan.store.load_any(s, f, plan.identities[s, f]) is None]
     print(f"  Ray: {len(todo)} of {len(plan.units())} units to run", flush=True)
     if not todo:
         return []

@@ -12,7 +12,12 @@ Results layout under ``<results_dir>/<paper>/``:
   ``schemes-R0``, or ``full-protocol-unfinished`` while a full run has not finished).
 - ``partial/<table>/folds/...`` and ``partial/<table>/splits/...``: records of epoch-capped units,
   and of every unit of a variant of the protocol (``--group-duplicates``: a group-aware split,
-  labelled ``group-aware-split``), which is never the paper's table.
+  labelled ``group-aware-split``; ``--split fault-filtered``: GTZAN's fault-filtered split, labelled
+  ``fault-filtered-split``), which is never the paper's table.
+- ``own/<table>/<collection>/``: a run of the table's protocol on a user's own collection
+  (``--own-dataset``, :mod:`common.runner.own_dataset`; ``<collection>`` is the folder's
+  :func:`common.datasets.own_collection.folder_label`): its fold records and splits, and one
+  folder per caps label (``full-protocol`` when uncapped) holding the table. Never canonical.
 
 So a quick run never touches canonical results, and a full run's records are reused by a later
 run with fewer folds or schemes (the table of a subset run shows every scheme whose matching
@@ -32,6 +37,30 @@ from common.runner.identity import fingerprint
 #: Label of the partial-results folder of a full-protocol run that has not finished yet.
 UNFINISHED_LABEL = "full-protocol-unfinished"
 
+#: Label of the table folder of an uncapped run on a user's own collection (never canonical).
+OWN_FULL_LABEL = "full-protocol"
+
+#: Folder (under ``<results>/<paper>/``) of the runs on users' own collections.
+OWN_FOLDER = "own"
+
+
+def scheme_folder_label(name: str) -> str:
+    """A row name in a safe, distinct folder-name form (ASCII letters, digits, ``.`` and ``-``).
+
+    A name already of that form is kept (``"SmallCNN"``); any other has every run of other
+    characters turned into ``-`` and 8 hex digits of its fingerprint appended, so that names
+    differing only in such characters keep different folders: ``"My CNN + LSTM"`` reads
+    ``"My-CNN-LSTM-<8 hex>"``, ``"My-CNN-LSTM"`` stays itself.
+
+    Args:
+        name: a row's name as written (a scheme module's ``SCHEME_NAME``).
+
+    Returns:
+        the label (non-empty for a name holding a letter or digit).
+    """
+    safe = re.sub(r"[^A-Za-z0-9.-]+", "-", name).strip("-")
+    return safe if safe == name else f"{safe}-{fingerprint(name)[:8]}".lstrip("-")
+
 
 @dataclass(frozen=True)
 class RunCaps:
@@ -46,9 +75,16 @@ class RunCaps:
             (``--group-duplicates``): a variant of the protocol, never the paper's table.
         scheme_module: name of a row added from a user's scheme module (``--scheme-module``), or
             None. That row is no part of the paper's protocol, so a run with it is always capped:
-            its table goes to a partial folder labelled ``...scheme-module-<name>`` and never
-            replaces the canonical one. (Its records live where the run's epoch cap puts them,
-            beside the paper's, so the paper's rows of matching records appear in its table.)
+            its table goes to a partial folder labelled ``...scheme-module-<name>`` (the name's
+            :func:`scheme_folder_label`) and never replaces the canonical one. (Its records live
+            where the run's epoch cap puts them, beside the paper's, so the paper's rows of
+            matching records appear in its table.)
+        split: another split than the paper's (``--split``: ``"fault-filtered"``, GTZAN's
+            fault-filtered split, :mod:`common.evaluation.gtzan_fault_filtered`), or None for the
+            paper's: a variant of the protocol, never the paper's table.
+        own_dataset: the label of a user's own collection the run used instead of the table's
+            dataset (``--own-dataset``; :func:`common.datasets.own_collection.folder_label`), or
+            None: such a run is never the paper's table; its files go under ``own/`` (:class:`RunLayout`).
     """
 
     folds_run: int
@@ -57,12 +93,15 @@ class RunCaps:
     schemes: tuple[str, ...] | None = None
     group_duplicates: bool = False
     scheme_module: str | None = None
+    split: str | None = None
+    own_dataset: str | None = None
 
     @property
     def capped(self) -> bool:
-        """True when the run is not the paper's full protocol (fewer folds, epoch cap, scheme subset, variant)."""
+        """True when the run is not the paper's full protocol (fewer folds, epoch cap, scheme subset, variant,
+        own dataset)."""
         return (self.folds_run < self.folds_in_protocol or self.epochs is not None or self.schemes is not None
-                or self.variant is not None or self.scheme_module is not None)
+                or self.variant is not None or self.scheme_module is not None or self.own_dataset is not None)
 
     def paper_schemes(self) -> tuple[str, ...] | None:
         """The selected schemes without the scheme module's row (None: all; empty: none of the paper's)."""
@@ -72,7 +111,10 @@ class RunCaps:
 
     @property
     def variant(self) -> str | None:
-        """How the run departs from the paper's protocol other than by caps (``"group-aware split"``), or None."""
+        """How the run departs from the paper's protocol other than by caps (``"group-aware split"``,
+        ``"fault-filtered split"``), or None."""
+        if self.split is not None:
+            return f"{self.split} split"
         return "group-aware split" if self.group_duplicates else None
 
     def describe(self) -> str:
@@ -103,8 +145,8 @@ class RunCaps:
         if self.variant is not None:
             parts.append(re.sub(r"[^A-Za-z0-9.-]+", "-", self.variant))
         if self.scheme_module is not None:
-            parts.append("scheme-module-" + re.sub(r"[^A-Za-z0-9.-]+", "-", self.scheme_module).strip("-"))
-        label = "_".join(parts) or UNFINISHED_LABEL
+            parts.append("scheme-module-" + scheme_folder_label(self.scheme_module))
+        label = "_".join(parts) or (OWN_FULL_LABEL if self.own_dataset is not None else UNFINISHED_LABEL)
         return label if len(label) <= 120 else label[:100] + "-" + fingerprint(label)[:8]
 
     def as_dict(self) -> dict:
@@ -113,6 +155,8 @@ class RunCaps:
                 "epochs": self.epochs, "schemes": list(self.schemes) if self.schemes else None,
                 "capped": self.capped, "description": self.describe(),
                 **({"group_duplicates": True} if self.group_duplicates else {}),
+                **({"split": self.split} if self.split is not None else {}),
+                **({"own_dataset": self.own_dataset} if self.own_dataset is not None else {}),
                 **({"scheme_module": self.scheme_module} if self.scheme_module is not None else {})}
 
 
@@ -140,15 +184,28 @@ class RunLayout:
         return Path(self.results_dir) / self.paper
 
     @property
+    def own_dir(self) -> Path | None:
+        """``own/<table>/<collection label>``: every file of a run on a user's own collection; None for others."""
+        if self.caps.own_dataset is None:
+            return None
+        return self.paper_dir / OWN_FOLDER / self.table_id / self.caps.own_dataset
+
+    @property
     def records_root(self) -> Path:
-        """Folder of this run's fold records and splits (epoch-capped and variant units live under ``partial/``)."""
+        """Folder of this run's fold records and splits (epoch-capped and variant units live under ``partial/``,
+        a run on an own collection's under ``own/<table>/<collection>/``)."""
+        if self.own_dir is not None:
+            return self.own_dir
         if self.caps.epochs is None and self.caps.variant is None:
             return self.paper_dir / self.table_id
         return self.paper_dir / "partial" / self.table_id
 
     @property
     def partial_dir(self) -> Path:
-        """``partial/<table>/<label>``: where this run's table goes while it is not canonical."""
+        """``partial/<table>/<label>``: where this run's table goes while it is not canonical
+        (``own/<table>/<collection>/<label>`` for a run on an own collection)."""
+        if self.own_dir is not None:
+            return self.own_dir / self.caps.label()
         return self.paper_dir / "partial" / self.table_id / self.caps.label()
 
     def outputs(self, folder: Path) -> dict[str, Path]:
@@ -203,7 +260,8 @@ def remove_stale_temporaries(layout: RunLayout) -> list[Path]:
     candidates = []
     for output in layout.outputs(layout.paper_dir).values():
         candidates.extend(layout.paper_dir.glob(f".{output.name}.*.tmp"))
-    for folder in (layout.paper_dir / layout.table_id, layout.paper_dir / "partial" / layout.table_id):
+    for folder in (layout.paper_dir / layout.table_id, layout.paper_dir / "partial" / layout.table_id,
+                   *([layout.own_dir] if layout.own_dir is not None else [])):
         if folder.is_dir():
             candidates.extend(folder.rglob(".*.tmp"))
     for path in candidates:

@@ -5,13 +5,24 @@
 ``{"scheme", "fold", "identity", "identity_payload", "metrics": {name: value}, "details": {...},
 "seconds", "finished", "work_dir"}``.
 
+A unit whose training diverged (its loss, weights or outputs became non-finite:
+:class:`common.training.divergence.TrainingDiverged`) has a *diverged record* at the same path
+instead: ``{"scheme", "fold", "identity", "identity_payload", "status": "diverged", "divergence":
+{"what", "epoch", "during_training"}, "seconds", "finished", "work_dir"}`` with no ``metrics``
+(:func:`divergence_problem`). It keeps the verdict: a run of the same identity reuses it instead
+of training the unit again. :meth:`RecordStore.load` never returns one (it is no result);
+:meth:`RecordStore.load_divergence` does.
+
 Records of different identities sit side by side; none overwrites another. A record is reused
 only when its identity equals the one the current run computes (see :mod:`common.runner.identity`).
 A record that cannot be read, is not a JSON object, or is inconsistent is reported (a warning
 naming the file and the problem) and ignored, and the unit is run again. Inconsistent means:
 another identity or unit; no metrics; a metric value that is not a finite number in its range
-(:func:`metric_value_problem`); or a metric that disagrees with the per-track test decisions the
-record stores (:func:`decision_problem`), so a hand-edited or bit-rotted record is never used.
+(:func:`metric_value_problem`); a metric that disagrees with the per-track test decisions the
+record stores (:func:`decision_problem`); or, for a store opened with the table's
+``evidence_metrics``, a metric that the per-clip test results the record names do not reproduce,
+or such results that are missing or altered (:func:`common.runner.evidence.evidence_problem`:
+tagging tables, whose records keep no decisions). So a hand-edited or bit-rotted record is never used.
 """
 
 from __future__ import annotations
@@ -21,15 +32,10 @@ import math
 import numbers
 import warnings
 from pathlib import Path
+from typing import Callable
 
+from common.evaluation.statistics import METRIC_MAXIMA as _METRIC_MAXIMA
 from common.outputs.result_tables import write_json
-
-#: Largest value of a metric, by (lower-case) name: accuracies are percentages (MCCLSTM, LSTM
-#: segment) or fractions (CRNN-TF genres, :func:`common.evaluation.multiclass.genre_metrics`), so at
-#: most 100; areas under curves, precision, recall, F1, Recall@k, NDCG and the Jaccard coefficient
-#: are fractions, at most 1. Every metric of these tables is at least 0.
-_METRIC_MAXIMA = (("accuracy", 100.0), ("auc", 1.0), ("precision", 1.0), ("recall", 1.0), ("f1", 1.0),
-                  ("ndcg", 1.0), ("jsc", 1.0))
 
 
 def metric_value_problem(name: str, value) -> str | None:
@@ -99,25 +105,79 @@ def decision_problem(record: dict) -> str | None:
     return None
 
 
+#: ``status`` of a diverged record.
+DIVERGED = "diverged"
+
+
+def divergence_problem(record: dict) -> str | None:
+    """Why a record marked ``"status": "diverged"`` is not a valid diverged record, or None when it is.
+
+    Valid: no ``metrics`` key (a diverged unit has no result, and one with metrics is never served
+    as either), and ``divergence`` a dict with ``what`` a non-empty string, ``epoch`` an int >= 0 and
+    ``during_training`` a bool (see :class:`common.training.divergence.TrainingDiverged`).
+    """
+    if "metrics" in record:
+        return "is marked diverged but holds metrics"
+    divergence = record.get("divergence")
+    if not isinstance(divergence, dict):
+        return "is marked diverged but says nothing of how (no 'divergence' object)"
+    what, epoch = divergence.get("what"), divergence.get("epoch")
+    if not isinstance(what, str) or not what.strip():
+        return "is marked diverged but does not say what was non-finite"
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        return f"is marked diverged at epoch {epoch!r}, not a whole number >= 0"
+    if not isinstance(divergence.get("during_training"), bool):
+        return "is marked diverged but does not say whether during or after training"
+    return None
+
+
+def divergence_text(record: dict) -> str:
+    """``"at epoch 3: training loss nan"`` of a valid diverged record (without an epoch: what was non-finite)."""
+    from common.training.divergence import divergence_phrase
+
+    divergence = record["divergence"]
+    return divergence_phrase(divergence["epoch"], divergence["during_training"], divergence["what"])
+
+
 class RecordStore:
     """Fold records under ``root`` (``results/<paper>/<table>`` or its ``partial`` twin).
 
     Args:
         root: the table's records folder.
+        evidence_metrics: the table's ``evidence -> {metric: value}`` (``TableSpec.evidence_metrics``);
+            with it, a record that names per-clip test results must be reproduced by them
+            (:func:`common.runner.evidence.evidence_problem`). None: not checked.
     """
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, evidence_metrics: Callable[[dict], dict] | None = None):
         self.root = Path(root)
+        self.evidence_metrics = evidence_metrics
+        self._reproduced: set = set()  # records already checked against unchanged evidence files
 
     def path(self, scheme: str, fold: int, identity: str) -> Path:
         """``<root>/folds/<scheme>/fold_<k>/<identity>.json``."""
         return self.root / "folds" / scheme / f"fold_{fold:02d}" / f"{identity}.json"
 
     def load(self, scheme: str, fold: int, identity: str) -> dict | None:
-        """The stored record of this unit and identity, or None when there is no valid one.
+        """The stored result record of this unit and identity, or None when there is no valid one.
 
+        A valid diverged record is no result: None, without a warning (see :meth:`load_divergence`).
         A file that exists but is unusable is reported with a warning (and later replaced).
         """
+        record = self.load_any(scheme, fold, identity)
+        return None if record is None or record.get("status") == DIVERGED else record
+
+    def load_divergence(self, scheme: str, fold: int, identity: str) -> dict | None:
+        """The stored diverged record of this unit and identity, or None (no record, a result, or an unusable file).
+
+        An unusable file is reported with a warning, as by :meth:`load`.
+        """
+        record = self.load_any(scheme, fold, identity)
+        return record if record is not None and record.get("status") == DIVERGED else None
+
+    def load_any(self, scheme: str, fold: int, identity: str) -> dict | None:
+        """The valid record of this unit and identity, a result or a diverged one (``record.get("status")``
+        tells them apart), or None; an unusable file is reported with a warning (and later replaced)."""
         path = self.path(scheme, fold, identity)
         if not path.exists():
             return None
@@ -126,7 +186,7 @@ class RecordStore:
         except (OSError, ValueError) as exc:
             warnings.warn(f"fold record {path} is unreadable ({exc}); the fold runs again", stacklevel=2)
             return None
-        problem = self._problem(record, scheme, fold, identity)
+        problem = self._problem(record, scheme, fold, identity) or self._evidence_problem(record)
         if problem:
             warnings.warn(f"fold record {path} {problem}; the fold runs again", stacklevel=2)
             return None
@@ -138,6 +198,10 @@ class RecordStore:
             return f"is not a JSON object (found {type(record).__name__})"
         if record.get("identity") != identity or record.get("scheme") != scheme or record.get("fold") != fold:
             return "belongs to another unit or identity"
+        if "status" in record and record["status"] != DIVERGED:
+            return f"has status {record['status']!r} (a record is a result, or {DIVERGED!r})"
+        if record.get("status") == DIVERGED:
+            return divergence_problem(record)
         if not isinstance(record.get("metrics"), dict) or not record["metrics"]:
             return "has no metrics"
         for name, value in record["metrics"].items():
@@ -145,6 +209,26 @@ class RecordStore:
             if problem:
                 return problem
         return decision_problem(record)
+
+    def _evidence_problem(self, record: dict) -> str | None:
+        """:func:`common.runner.evidence.evidence_problem`, remembered for a record whose metrics and
+        evidence file (checksum, size, modification time) are unchanged since it was reproduced."""
+        from common.runner.evidence import evidence_path, evidence_problem
+
+        if self.evidence_metrics is None or "evidence" not in record:
+            return None
+        try:
+            stat = evidence_path(self, record["scheme"], record["fold"], record["identity"]).stat()
+            key = (record["scheme"], record["fold"], record["identity"], json.dumps(record["evidence"], sort_keys=True),
+                   json.dumps(record["metrics"], sort_keys=True), stat.st_size, stat.st_mtime_ns)
+        except (OSError, TypeError, ValueError):
+            key = None
+        if key is not None and key in self._reproduced:
+            return None
+        problem = evidence_problem(self, record, self.evidence_metrics)
+        if problem is None and key is not None:
+            self._reproduced.add(key)
+        return problem
 
     def save(self, record: dict) -> Path:
         """Write a record atomically at its path; returns the path."""

@@ -32,6 +32,10 @@ class DatasetSpec:
             dataset the table uses, as an int or as ``index -> int | None`` (e.g. MagnaTagATune:
             the release's clips that carry a top-50 tag). A run on fewer tracks is labelled a
             subset (:mod:`common.runner.coverage`).
+        own_collection: for a user's own collection put in place of the table's dataset
+            (``--own-dataset``, :func:`common.runner.own_dataset.own_dataset_table`): the folder,
+            its class names (known before indexing, so that a scheme module's output size can be
+            checked first) and its label; None for the tables' published datasets.
     """
 
     name: str
@@ -40,6 +44,7 @@ class DatasetSpec:
     default_dir: str
     how_to_get: str = ""
     published_size: int | Callable[[DatasetIndex], int | None] | None = None
+    own_collection: Any = None
 
 
 @dataclass
@@ -127,6 +132,9 @@ class Scheme:
         predictor: ``FoldSource -> FoldModel`` rebuilding one trained fold of this row for
             ``predict`` / ``--export`` (:mod:`common.inference`), when the row is not built by the
             table's inference adapter (user schemes); None: the adapter's.
+        training_overrides: for a scheme module's row, its ``TRAINING`` (``{field: value}``,
+            checked) as the row's ``status`` shows it; not part of the run identity (``config``
+            holds the training configuration in force). Empty for the paper's rows.
     """
 
     name: str
@@ -136,6 +144,7 @@ class Scheme:
     preflight: Callable[[], None] | None = None
     scheme_module: str | None = None
     predictor: Callable[[Any], Any] | None = None
+    training_overrides: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

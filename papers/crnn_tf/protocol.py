@@ -55,6 +55,7 @@ from common.runner import FoldContext, FoldOutcome
 from common.training.epoch_test_evaluation import (EpochTestEvaluation, best_epoch_on_test,
                                                    metrics_selected_on_test)
 from common.training.trainer import TrainingConfig, train
+from common.training.divergence import check_finite
 from common.audio.waveform import WaveformConfig, WaveformExtractor, waveform_windows
 from papers.crnn_tf import models
 from papers.crnn_tf.config import CRNNTFConfig, EndToEndConfig, MFCCSVMConfig, TimbreCNNConfig
@@ -609,6 +610,7 @@ def run_mfcc_svm_fold(config: MFCCSVMConfig, context: FoldContext) -> FoldOutcom
         best, final = search.best_params_["svc__C"], search.best_estimator_
     x_test = features(split.test)
     scores_ovr = final.decision_function(x_test)
+    check_finite(scores_ovr, "SVM decision values on the test tracks")
     if scores_ovr.ndim == 1:  # two classes: one decision value, positive for classes_[1]
         scores_ovr = np.stack([-scores_ovr, scores_ovr], axis=1)
     ranked = np.full((len(split.test), len(context.index.classes)), -np.inf)

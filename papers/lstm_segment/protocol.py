@@ -9,6 +9,8 @@
   frame softmax of every track; LSTM posteriors are cached on disk and shared by Tables 2 and 4.
 - :func:`majority_vote`: segment label from frame labels (Sec. 3.2).
 - :func:`segment_statistics`, :func:`segment_features`: f_sc, f_lstm, f_fusion (eqs. 10-14).
+- :func:`table2_outcome`, :func:`table4_outcome`: a table's result from a frame model's posteriors
+  (the LSTM rows' and a scheme module's, ``papers/lstm_segment/user_scheme.py``).
 - ``run_*_fold``: what a table row computes on the (single) fold.
 """
 
@@ -31,6 +33,7 @@ from common.evaluation.metrics import accuracy_percent
 from common.features.store import FrameSequenceFile
 from common.runner import FoldContext, FoldOutcome
 from common.evaluation.splits import PredefinedSplit, Split
+from common.training.divergence import check_finite
 from papers.lstm_segment.config import DNNConfig, LSTMConfig, NewbobSchedule, SegmentConfig
 from papers.lstm_segment.models import build_dnn, build_lstm, streaming_layers
 
@@ -130,8 +133,9 @@ class FrameStandardizer:
     def fit(cls, tracks: Sequence[np.ndarray], floor: float = 1e-5) -> "FrameStandardizer":
         """Fit on the frames ``(n_frames_i, dim)`` of the training tracks.
 
-        Two passes over ``tracks`` (the mean, then the variance about it), one track at a time:
-        a lazy sequence (:class:`TrackFrames`) never holds more than one track in memory.
+        Three passes over ``tracks`` (the frame count, the mean, then the variance about it), one
+        track at a time: a lazy sequence (:class:`TrackFrames`) reads each track three times and
+        never holds more than one in memory.
         """
         count = sum(len(t) for t in tracks)
         total = sum(t.sum(axis=0, dtype=np.float64) for t in tracks)
@@ -540,18 +544,9 @@ def train_lstm_posteriors(config: LSTMConfig, context: FoldContext, log=print) -
         details dict)``.
     """
     cache = posterior_cache_path(config, context)
-    if cache.exists():
-        try:
-            with np.load(cache, allow_pickle=False) as stored:
-                details = json.loads(str(stored["details"]))
-                ids = [str(i) for i in stored["ids"]]
-                lengths = stored["lengths"]
-                flat = stored["posteriors"]
-            parts = np.split(flat, np.cumsum(lengths)[:-1])
-            log(f"    reusing LSTM posteriors from {cache}")
-            return dict(zip(ids, parts)), {**details, "posteriors_reused_from": str(cache)}
-        except (OSError, ValueError, KeyError) as exc:
-            log(f"    {cache} unreadable ({exc}); training again")
+    cached = read_posterior_cache(cache, log)
+    if cached is not None:
+        return cached
     split, n_classes = context.split, len(context.index.classes)
     standardize = FrameStandardizer.fit(TrackFrames(context.features, split.train))
     rng = np.random.default_rng(context.seed)
@@ -597,10 +592,39 @@ def train_lstm_posteriors(config: LSTMConfig, context: FoldContext, log=print) -
                "n_train_frames": int(sum(lengths)), "minibatches_per_epoch": int(len(index)),
                "padding_share": float(1.0 - sum(lengths) / max(index.size, 1)),
                "model_parameters": int(inference_model.count_params()), "model_config": asdict(config)}
+    write_posterior_cache(cache, ids, posteriors, details)
+    return dict(zip(ids, posteriors)), details
+
+
+def read_posterior_cache(cache, log=print) -> tuple[dict, dict] | None:
+    """Frame posteriors stored by :func:`write_posterior_cache`, or None (absent or unreadable: train again).
+
+    Returns:
+        ``({track_id: float32 (n_frames, n_classes)}, details)``; the details gain
+        ``"posteriors_reused_from"``: the file.
+    """
+    if not cache.exists():
+        return None
+    try:
+        with np.load(cache, allow_pickle=False) as stored:
+            details = json.loads(str(stored["details"]))
+            ids = [str(i) for i in stored["ids"]]
+            lengths = stored["lengths"]
+            flat = stored["posteriors"]
+        parts = np.split(flat, np.cumsum(lengths)[:-1])
+        log(f"    reusing LSTM posteriors from {cache}")
+        return dict(zip(ids, parts)), {**details, "posteriors_reused_from": str(cache)}
+    except (OSError, ValueError, KeyError) as exc:
+        log(f"    {cache} unreadable ({exc}); training again")
+        return None
+
+
+def write_posterior_cache(cache, ids: list, posteriors: list[np.ndarray], details: dict) -> None:
+    """Store the frame posteriors of tracks ``ids`` (per track float32 ``(n_frames, n_classes)``) and the
+    training details (JSON-able) atomically in ``cache`` (``.npz``), for :func:`read_posterior_cache`."""
     payload = {"ids": np.array(ids), "lengths": np.array([len(p) for p in posteriors]),
                "posteriors": np.concatenate(posteriors), "details": np.array(json.dumps(details))}
     atomic_write_bytes(cache, lambda handle: np.savez(handle, **payload))
-    return dict(zip(ids, posteriors)), details
 
 
 # --------------------------------------------------------------------------------------------
@@ -650,14 +674,22 @@ def segment_features(frames: np.ndarray, posteriors: np.ndarray, k: float, mean_
 
 def svm_predictions(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, config: SegmentConfig) -> np.ndarray:
     """Class indices ``(n_test,)`` predicted by a linear SVM (scikit-learn ``SVC(kernel="linear")``)
-    trained on segment features ``train_x`` ``(n_train, dim)`` with int labels ``train_y``."""
+    trained on segment features ``train_x`` ``(n_train, dim)`` with int labels ``train_y``.
+
+    Raises:
+        TrainingDiverged: a segment feature or a decision value is not finite (e.g. posteriors of a
+            diverged LSTM reused from the cache): the unit is recorded as diverged, not as a result.
+    """
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
+    check_finite(train_x, "segment features of the training tracks")
+    check_finite(test_x, "segment features of the test tracks")
     steps = [StandardScaler()] if config.standardize else []
     classifier = make_pipeline(*steps, SVC(kernel="linear", C=config.svm_c))
     classifier.fit(train_x, train_y)
+    check_finite(classifier.decision_function(test_x), "SVM decision values on the test tracks")
     return classifier.predict(test_x)
 
 
@@ -749,6 +781,21 @@ def run_dnn_fold(config: DNNConfig, context: FoldContext) -> FoldOutcome:
 def run_lstm_table2_fold(config: LSTMConfig, context: FoldContext) -> FoldOutcome:
     """Table 2, LSTM row: frame and segment accuracy of the LSTM's frame posteriors."""
     posteriors, details = train_lstm_posteriors(config, context)
+    return table2_outcome(posteriors, details, context)
+
+
+def table2_outcome(posteriors: dict, details: dict, context: FoldContext) -> FoldOutcome:
+    """Table 2's result of a frame model's posteriors: frame accuracy and majority-vote segment accuracy (%).
+
+    Args:
+        posteriors: ``{track_id: float32 (n_frames, n_classes)}`` frame softmax, the test tracks included.
+        details: the training details (extended here).
+        context: the fold.
+
+    Returns:
+        ``FoldOutcome`` with ``frame_accuracy`` and ``segment_accuracy`` of the test tracks, their
+        decisions and the per-track evidence (:func:`test_evidence`).
+    """
     split = context.split
     test = [posteriors[i] for i in split.test]
     labels = context.labels(split.test)
@@ -768,6 +815,23 @@ def run_lstm_table4_fold(config: LSTMConfig, segment: SegmentConfig, context: Fo
     and at every ``segment.k_grid`` value for Figure 3.
     """
     posteriors, details = train_lstm_posteriors(config, context)
+    return table4_outcome(posteriors, details, segment, context)
+
+
+def table4_outcome(posteriors: dict, details: dict, segment: SegmentConfig, context: FoldContext) -> FoldOutcome:
+    """Table 4's result of a frame model's posteriors: Seg, LSeg and FSeg accuracy (%) and Figure 3's curve.
+
+    Seg: majority vote of the test tracks' frames; LSeg / FSeg: a linear SVM (:func:`svm_predictions`)
+    trained on f_lstm / f_fusion (:func:`segment_features`) of every training-subset track (the
+    frame model's training and held-out tracks) and tested on the test tracks, at ``segment.k``
+    and at every ``segment.k_grid`` value (``details["k_curve"]``).
+
+    Args:
+        posteriors: ``{track_id: float32 (n_frames, n_classes)}`` frame softmax of every track of the fold.
+        details: the training details (extended here).
+        segment: k, the k grid and the SVM's settings.
+        context: the fold (its features give f_sc, the mean scattering frame).
+    """
     split, n_classes = context.split, len(context.index.classes)
     train_ids = list(split.train) + list(split.validation)
     train_y, test_y = context.labels(train_ids), context.labels(split.test)

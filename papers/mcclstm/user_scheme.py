@@ -57,13 +57,16 @@ def table_input(spec) -> TableInput | None:
     """What a user's model gets in this MCCLSTM table: one standardised chunk ``(40, 80)``; None if not supported.
 
     Supported: every table whose rows are built by :func:`papers.mcclstm.tables.make_schemes`
-    from chunks (:func:`papers.mcclstm.tables.prepare_chunks`) of a dataset in :data:`DATASET_CLASSES`.
+    from chunks (:func:`papers.mcclstm.tables.prepare_chunks`) of a dataset in :data:`DATASET_CLASSES`,
+    or of a user's own collection (``--own-dataset``), whose class folders give the output size.
     """
     row = _chunk_row(spec) if spec.paper == "mcclstm" and spec.prepare is prepare_chunks else None
-    if row is None or spec.dataset.name not in DATASET_CLASSES:
+    own = getattr(spec.dataset, "own_collection", None)
+    classes = own.classes if own is not None else DATASET_CLASSES.get(spec.dataset.name)
+    if row is None or classes is None:
         return None
     model_config, _ = row
-    n_classes = len(DATASET_CLASSES[spec.dataset.name])
+    n_classes = len(classes)
     seconds = CHUNK_FRAMES * FEATURES.frame_duration
     return TableInput(
         shape=(model_config.n_bands, model_config.n_frames),
@@ -72,6 +75,13 @@ def table_input(spec) -> TableInput | None:
         outputs="classes", n_outputs=n_classes,
         aggregation="a track's class probabilities are the mean of its chunks' softmax outputs "
                     "(as the chunk schemes CNNs-3, R0, R2, R3)")
+
+
+def table_training(spec) -> TrainingConfig:
+    """The training configuration a user's ``TRAINING`` overrides in this table: its chunk schemes'
+    (:data:`papers.mcclstm.config.CHUNK_TRAINING`, or the table variant's). Call for a table that
+    :func:`table_input` supports."""
+    return _chunk_row(spec)[1]
 
 
 def user_scheme(spec, module: SchemeModule, table_input_: TableInput) -> Scheme:

@@ -59,6 +59,13 @@ def table_input(spec) -> TableInput | None:
         aggregation="one model call per clip: the clip's tag probabilities (sigmoid)")
 
 
+def table_training(spec) -> TrainingConfig:
+    """The training configuration a user's ``TRAINING`` overrides in this table: MsE-CNN's and
+    FCN-5's (:data:`papers.msecnn.config.TRAINING`, with the run's acceleration settings). Call
+    for a table that :func:`table_input` supports."""
+    return _model_row(spec)[0]
+
+
 def user_scheme(spec, module: SchemeModule, table_input_: TableInput) -> Scheme:
     """The table row of a user's scheme module (see :func:`common.runner.scheme_module.add_scheme_module`)."""
     training, store_dtype = _model_row(spec)

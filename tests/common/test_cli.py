@@ -62,3 +62,40 @@ def test_sigint_during_a_run_ends_with_one_line_a_released_lock_and_a_resumable_
     resumed = MajorityScheme()  # the lock was released: a new run starts and resumes
     run_table(toy_spec(resumed), data, results_dir=results, work_dir=work, progress=False)
     assert resumed.calls == [1, 2]
+
+
+def test_sigterm_during_a_run_is_like_ctrl_c_with_exit_status_143(tmp_path):
+    from common.runner import run_table
+
+    data = tiny_gtzan(tmp_path / "data")
+    results, work = tmp_path / "r", tmp_path / "w"
+    work.mkdir()
+    run = subprocess.Popen([sys.executable, "-m", "tests.runner_fixtures", str(data), str(results), str(work),
+                            "--hold-fold", "1"], cwd=REPO, text=True, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+    try:
+        start = time.time()
+        while not (work / "holding-1").exists():
+            assert run.poll() is None, run.communicate()
+            assert time.time() - start < 120, "the run did not reach fold 1"
+            time.sleep(0.1)
+        os.kill(run.pid, signal.SIGTERM)
+        out, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 143, err
+    assert "Traceback" not in err and "Terminated" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith(("interrupted", "error"))]
+    assert len(lines) == 1 and lines[0].startswith("interrupted: stopped by SIGTERM"), err
+    manifest = results / "toy/partial/table_toy/full-protocol-unfinished/table_toy_manifest.json"
+    assert json.loads(manifest.read_text())["status"] == "interrupted"
+    resumed = MajorityScheme()  # the lock was released: a new run starts and resumes
+    run_table(toy_spec(resumed), data, results_dir=results, work_dir=work, progress=False)
+    assert resumed.calls == [1, 2]
+
+
+def test_guarded_restores_the_sigterm_handler_it_installed():
+    before = signal.getsignal(signal.SIGTERM)
+    assert cli.guarded(lambda: signal.getsignal(signal.SIGTERM) is cli._raise_terminated and 7) == 7
+    assert signal.getsignal(signal.SIGTERM) == before

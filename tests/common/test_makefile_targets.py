@@ -80,3 +80,22 @@ def test_benchmark_targets_pass_a_results_path_with_a_space_as_one_argument(tmp_
         line = next(line for line in done.stdout.replace("\\\n", " ").splitlines() if f"-m {module}" in line)
         argv = shlex.split(line)
         assert argv[argv.index("--out") + 1] == results + "/bench", (target, argv)
+
+
+def test_own_dataset_target_exists_is_in_help_and_passes_table_and_folder_as_one_argument_each(tmp_path):
+    text = MAKEFILE.read_text()
+    assert re.search(r"^own-dataset:", text, flags=re.M)
+    assert "make own-dataset TABLE=" in text[text.index("help:"):text.index("$(VENV)/.installed:")]
+    data = str(tmp_path / "my m\u00fcsic 'live'")
+    done = _make("-n", "own-dataset", "TABLE=mcclstm.table3_gtzan", f"DATA_DIR={data}", "FOLDS=2", "EPOCHS=2",
+                 "SCHEMES=R0", f"RESULTS_DIR={tmp_path / 'r s'}")
+    assert done.returncode == 0, done.stderr
+    argv = _cli_line(done.stdout)
+    assert argv[argv.index("run") + 1] == "mcclstm.table3_gtzan"
+    assert argv[argv.index("--own-dataset") + 1] == data and argv[argv.index("--results-dir") + 1] == str(tmp_path / "r s")
+    assert argv[argv.index("--folds") + 1] == "2" and argv[argv.index("--schemes") + 1] == "R0"
+    done = _make("-n", "own-dataset", "TABLE=mcclstm.table3_gtzan", f"DATA_DIR={data}", "COLLECT=1")
+    assert _cli_line(done.stdout)[2:4] == ["common.cli", "collect"]
+    done = _make("-n", "predict", "TABLE=mcclstm.table3_gtzan", "SCHEME=R0", "FILE=a b.wav", f"OWN_DATASET={data}")
+    argv = _cli_line(done.stdout)
+    assert argv[argv.index("--own-dataset") + 1] == data

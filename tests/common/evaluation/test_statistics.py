@@ -117,3 +117,61 @@ def test_table_summary_counts_and_states_the_correction():
     assert summary.text() == ("2 of 4 cells consistent with the paper at the 5 % level (Holm); 1 lower, 1 higher "
                               "(4 differ per cell without correction)")
     assert table_summary([], [], []).text().startswith("no cell compared")
+
+
+# --- verdicts only where a comparison means something -------------------------------------------------------
+
+
+def test_fewer_than_three_folds_get_no_interval_and_no_verdict():
+    """Two folds: the t quantile is 12.7 and the interval spans most of the range (-18.53 to 108.53)."""
+    for values in ([40.0, 50.0], [77.0]):
+        result = compare_folds(values, 79.8, 1.7, 10)
+        assert result.verdict == "n/a" and math.isnan(result.p_value) and math.isnan(result.ci95_low)
+        assert f"{len(values)} fold" in result.test and "3 needed" in result.test
+
+
+def test_folds_without_spread_get_no_verdict_even_against_a_paper_std():
+    """Both folds at 30 gave a zero-width interval and ``lower`` against the paper's 78.4 ± 1.9."""
+    result = compare_folds([30.0, 30.0, 30.0], 78.4, 1.9, 10)
+    assert result.verdict == "n/a" and math.isnan(result.p_value) and math.isnan(result.ci95_low)
+    assert "no spread over folds" in result.test
+
+
+def test_a_fold_without_a_finite_value_leaves_the_cell_without_a_test():
+    """The mean shows no number for such a cell, so the test must not drop the fold either."""
+    for bad in (float("nan"), float("inf"), None):
+        result = compare_folds(FOLDS[:9] + [bad], 79.8, 1.7, 10)
+        assert result.verdict == "n/a" and math.isnan(result.p_value) and math.isnan(result.ci95_low)
+        assert result.test.startswith("1 of 10 folds without a finite value")
+
+
+def test_metric_range_by_name_and_scale():
+    from common.evaluation.statistics import metric_range
+
+    assert metric_range("accuracy", [77.0, 79.8]) == (0.0, 100.0)
+    assert metric_range("accuracy", [0.66, 0.70]) == (0.0, 1.0)  # CRNN-TF reports accuracy as a fraction
+    assert metric_range("roc_auc", [0.9]) == (0.0, 1.0)
+    assert metric_range("AUC (best epoch on test, as the authors selected)") == (0.0, 1.0)
+    assert metric_range("Recall@10") == (0.0, 1.0) and metric_range("seg_accuracy", [60.0]) == (0.0, 100.0)
+    assert metric_range("loss") == (-math.inf, math.inf)
+
+
+def test_an_interval_is_clipped_to_the_metric_range():
+    from common.evaluation.statistics import CellComparison
+
+    clipped = CellComparison(-21.73, 108.5, 0.3, "consistent", "Welch").clipped(0.0, 100.0)
+    assert (clipped.ci95_low, clipped.ci95_high) == (0.0, 100.0)
+    assert clipped.p_value == 0.3 and clipped.verdict == "consistent"
+    none = CellComparison(test="x").clipped(0.0, 1.0)
+    assert math.isnan(none.ci95_low) and math.isnan(none.ci95_high)
+
+
+def test_table_summary_names_the_dataset_scope_and_why_nothing_was_compared():
+    summary = table_summary([0.3, 0.01], [-1.0, -5.0], ["consistent", "lower"], scope="100/1000 tracks")
+    assert summary.text() == "on 100/1000 tracks: 1 of 2 cells consistent with the paper at the 5 % level (Holm); 1 lower"
+    assert summary.as_dict()["summary"] == summary.text() and summary.as_dict()["dataset"] == "100/1000 tracks"
+    none = table_summary([float("nan")], [0.0], ["n/a"], scope="100/1000 tracks",
+                         why_none="no verdict: epochs <= 2, not the paper's training")
+    assert none.text() == ("on 100/1000 tracks: no cell compared with the paper (no verdict: epochs <= 2, "
+                           "not the paper's training)")
+    assert "consistent" not in none.text()

@@ -157,6 +157,7 @@ def test_the_number_of_workers(monkeypatch):
 
     monkeypatch.delenv(WORKERS_ENVIRONMENT, raising=False)
     assert feature_workers() == available_cores() == len(os.sched_getaffinity(0))
+    monkeypatch.setattr("common.features.cache.available_cores", lambda: 4)
     monkeypatch.setenv(WORKERS_ENVIRONMENT, "3")
     assert feature_workers() == 3 and feature_workers(1) == 1
     for bad in ("0", "two"):
@@ -165,6 +166,18 @@ def test_the_number_of_workers(monkeypatch):
             feature_workers()
     with pytest.raises(ValueError):
         next(FeatureCache("unused", LogMelExtractor(CONFIG)).get_many(["a.wav"], workers=0))
+
+
+def test_more_workers_than_cores_are_capped_with_a_one_line_note(monkeypatch, capsys):
+    from common.features.cache import WORKERS_ENVIRONMENT, feature_workers
+
+    monkeypatch.setattr("common.features.cache.available_cores", lambda: 2)
+    monkeypatch.setattr("common.features.cache._CAPPED_NOTED", set())
+    monkeypatch.setenv(WORKERS_ENVIRONMENT, "64")
+    assert feature_workers() == 2 and feature_workers(64) == 2 and feature_workers(2) == 2
+    note = capsys.readouterr().out.splitlines()
+    assert len(note) == 1 and "64 feature workers" in note[0] and "using 2" in note[0]  # once per count
+    assert feature_workers(3) == 2 and "3 feature workers" in capsys.readouterr().out
 
 
 def test_every_tables_extractor_crosses_to_a_worker_process():

@@ -28,8 +28,11 @@ GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "
 
 
 def fake_run(results: Path, work: Path, spec, schemes: dict, caps: RunCaps, *, canonical: bool = False,
-             status: str | None = None, checkpoint: bool = True, classes=GENRES, details=None) -> Path:
+             status: str | None = None, checkpoint: bool = True, classes=GENRES, details=None,
+             configs: dict | None = None) -> Path:
     """Write a run's manifest, fold records and unit folders (``schemes = {name: [fold, ...]}``).
+
+    ``configs``: ``{scheme: the scheme's config as stored in its records' identity}`` (default ``{}``).
 
     Returns:
         the manifest's path.
@@ -46,7 +49,8 @@ def fake_run(results: Path, work: Path, spec, schemes: dict, caps: RunCaps, *, c
                 (unit / "best.weights.h5").write_bytes(b"placeholder")
             record = {"scheme": scheme, "fold": fold, "identity": identity, "metrics": {"accuracy": 50.0},
                       "details": details or {}, "work_dir": str(unit),
-                      "identity_payload": {"features": extractor.fingerprint(), "config": {}}}
+                      "identity_payload": {"features": extractor.fingerprint(),
+                                           "config": (configs or {}).get(scheme, {})}}
             path = layout.records_root / "folds" / scheme / f"fold_{fold:02d}" / f"{identity}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(record))

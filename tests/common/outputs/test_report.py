@@ -209,7 +209,9 @@ def test_report_gives_the_dataset_status_and_a_verdict_per_table_and_cell(tmp_pa
     text = build_report(tmp_path, known_tables=[])
     assert ("gtzan, 100 usable tracks (subset: 100/1000 tracks); folder given to the run: "
             "`../shared/data/gtzan-mini` (`/work/shared/data/gtzan-mini` on the machine that ran it)") in text
-    assert ("**Verdict:** 1 of 2 cells consistent with the paper at the 5 % level (Holm); 1 lower.") in text
+    # the headline names the subset the verdicts are about
+    assert ("**Verdict:** on 100/1000 tracks: 1 of 2 cells consistent with the paper at the 5 % level (Holm); "
+            "1 lower.") in text
     assert "| Status | 95 % CI | p | Verdict |" in text
     assert "| A | accuracy | 79.80 ± 1.70 | 77.00 ± 11.60 | -2.80 | 10 | subset: 100/1000 tracks | 68.71 – 85.29 | 0.47 | consistent |" in text
     assert "| **lower** |" in text

@@ -109,7 +109,7 @@ def test_ray_workers_import_tensorflow_quietly(monkeypatch):
         def units(self):
             return [("s", 0)]
 
-        store = types.SimpleNamespace(load=lambda *a: None)
+        store = types.SimpleNamespace(load=lambda *a: None, load_any=lambda *a: None)
         identities = {("s", 0): "x"}
         request = None
 

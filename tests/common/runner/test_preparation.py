@@ -66,6 +66,7 @@ def test_the_workers_option_reaches_the_extraction(tmp_path, capsys, monkeypatch
     from common.features.cache import WORKERS_ENVIRONMENT, feature_workers
 
     monkeypatch.delenv(WORKERS_ENVIRONMENT, raising=False)
+    monkeypatch.setattr("common.features.cache.available_cores", lambda: 4)
     code = cli.main(["run", "mcclstm.table3_gtzan", "--data-dir", str(tmp_path / "absent"), "--results-dir",
                      str(tmp_path / "r"), "--work-dir", str(tmp_path / "w"), "--workers", "0"])
     assert code == 2 and "--workers must be at least 1" in capsys.readouterr().err

@@ -60,7 +60,7 @@ def test_training_overrides_apply_and_unknown_fields_are_refused(tmp_path):
     row = add_scheme_module(table3_gtzan(), str(path)).schemes[-1]
     assert row.config["training"]["batch_size"] == 8 and row.config["training"]["epochs"] == 3
     path.write_text(path.read_text() + "\nTRAINING = {'batchsize': 8}\n")
-    with pytest.raises(ConfigError, match=r"TRAINING has unknown field\(s\) \['batchsize'\]"):
+    with pytest.raises(ConfigError, match=r"TRAINING is refused: unknown key 'batchsize' \(settable keys: optimizer, "):
         add_scheme_module(table3_gtzan(), str(path))
 
 
@@ -76,7 +76,7 @@ def test_training_overrides_apply_and_unknown_fields_are_refused(tmp_path):
      r"the model's input is \(None, 80, 40\), the table feeds \(None, 40, 80\): one log-mel chunk"),
     (GOOD.replace("{activation}", "linear"), r"(not probabilities|do not sum to 1)"),
     (GOOD.replace("{activation}", "sigmoid"), r"do not sum to 1 per example"),
-    (GOOD.replace("{activation}", "softmax").replace('"Tiny"', '"my row/x"'), r"SCHEME_NAME 'my row/x' must be"),
+    (GOOD.replace("{activation}", "softmax").replace('"Tiny"', '"my row/x"'), r"SCHEME_NAME 'my row/x' holds '/' \(a path separator\)"),
     (GOOD.replace("{activation}", "softmax").replace('"Tiny"', '"MCCLSTM"'), r"'MCCLSTM' is a row of mcclstm.table3_gtzan"),
 ])
 def test_bad_modules_give_a_clear_config_error_naming_the_file(tmp_path, text, message):
@@ -94,8 +94,20 @@ def test_a_missing_file_or_module_is_named(tmp_path):
 
 
 def test_a_table_without_an_adapter_says_which_tables_take_a_module(tmp_path):
+    from dataclasses import replace
+
+    other = replace(crnn_table1(), dataset=replace(crnn_table1().dataset, name="another_dataset"))
     with pytest.raises(ConfigError, match=r"crnn_tf.table1_mtat does not take a scheme module.*mcclstm.table3_gtzan"):
-        add_scheme_module(crnn_table1(), str(good(tmp_path)))
+        add_scheme_module(other, str(good(tmp_path)))
+    with pytest.raises(ConfigError, match=r"nopaper.table3_gtzan does not take a scheme module"):
+        add_scheme_module(replace(table3_gtzan(), paper="nopaper"), str(good(tmp_path)))
+
+
+def test_every_table_of_the_registry_takes_a_scheme_module():
+    from common.registry import available_tables
+    from common.runner.scheme_module import supported_tables
+
+    assert supported_tables() == list(available_tables())
 
 
 def test_the_dotted_module_name_of_an_example_works():

@@ -174,3 +174,34 @@ def test_genre_targets_are_one_hot_and_unknown_tasks_refused(tmp_path):
     assert y.shape == (2, 10) and y[0, gtzan.GENRES.index("rock")] == 1 and y[1, 0] == 1 and y.sum() == 2
     with pytest.raises(ConfigError, match="task"):
         fold_targets(context, ["rock.00000"], "moods")
+
+
+
+def test_non_finite_svm_decision_values_are_a_diverged_unit(tmp_path, monkeypatch):
+    """The MFCC + SVM row: non-finite decision values give a diverged unit, not a ROC-AUC traceback."""
+    from pathlib import Path
+
+    from sklearn.svm import SVC
+
+    from common.datasets.base import DatasetIndex, Track
+    from common.evaluation.splits import Split
+    from common.runner.spec import FoldContext
+    from common.training.divergence import TrainingDiverged
+    from papers.crnn_tf.protocol import run_mfcc_svm_fold
+
+    rng = np.random.default_rng(0)
+    classes = ("a", "b", "c")
+    tracks = [Track(f"t{i}", Path(f"/x/t{i}.wav"), classes[i % 3]) for i in range(15)]
+    features = {t.track_id: (rng.standard_normal((96, 40)) * 10 - 40 + 10 * classes.index(t.label)).astype(np.float32)
+                for t in tracks}
+    ids = [t.track_id for t in tracks]
+    context = FoldContext(index=DatasetIndex(name="toy", root=tmp_path, classes=classes, tracks=tracks),
+                          features=features, split=Split(0, tuple(ids[:9]), tuple(ids[9:12]), tuple(ids[12:])),
+                          seed=0, epochs=None, work_dir=tmp_path)
+    config = replace(cfg.MFCCSVMConfig(), C_grid=(1.0,))
+    assert 0.0 <= run_mfcc_svm_fold(config, context).metrics["accuracy"] <= 1.0  # finite: a result
+    decision = SVC.decision_function
+    monkeypatch.setattr(SVC, "decision_function", lambda self, x: decision(self, x) * np.nan)
+    with pytest.raises(TrainingDiverged, match=r"^SVM decision values on the test tracks nan "
+                                               r"for 3 of 3 rows$"):
+        run_mfcc_svm_fold(config, context)

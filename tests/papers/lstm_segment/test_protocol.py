@@ -163,6 +163,22 @@ def test_linear_svm_on_separable_segments():
     assert svm_accuracy(x[::2], y[::2], x[1::2], 1 - y[1::2], SegmentConfig()) == 0.0
 
 
+def test_non_finite_segment_features_are_a_diverged_unit_not_a_sklearn_traceback():
+    """e.g. posteriors of a diverged LSTM reused from the cache: the unit is recorded as diverged."""
+    from common.training.divergence import TrainingDiverged
+
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.normal(0, 0.1, (20, 5)), rng.normal(1, 0.1, (20, 5))])
+    y = np.repeat([0, 1], 20)
+    broken = x.copy()
+    broken[3, 2] = np.nan
+    with pytest.raises(TrainingDiverged, match=r"segment features of the test tracks nan for 1 of 20 rows"):
+        svm_accuracy(x[::2], y[::2], broken[1::2], y[1::2], SegmentConfig())
+    broken[2, 0] = np.inf
+    with pytest.raises(TrainingDiverged, match=r"segment features of the training tracks inf for 1 of 20 rows"):
+        svm_accuracy(broken[::2], y[::2], x[1::2], y[1::2], SegmentConfig())
+
+
 def test_lstm_posteriors_trained_once_and_reused(tmp_path):
     index = _index(3, 2)
     rng = np.random.default_rng(2)
