@@ -92,11 +92,13 @@ setup: $(VENV)/.installed
 list: setup
 	$(PY) -m common.cli list
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist; each test file stays in one process).
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup
-	$(PY) -m pytest -m "not e2e"
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not e2e"
 
 bench: setup
 	$(PY) -m benchmarks.throughput
