@@ -325,10 +325,14 @@ def find_run(spec, scheme: str, results_dir: str | Path = "results", work_dir: s
                                                              folds_needed))
     if mismatched:
         raise NoTrainedRunError(_module_mismatch_message(spec, scheme, code, mismatched))
+    hint = _train_hint(spec, scheme)
     if diverged:
         older += f" (its training diverged, so it has no model: {'; '.join(diverged)})"
+        hint = ("Training the same model with the same settings diverges again (a run of the same identity "
+                "reuses that outcome): change the model or its TRAINING (e.g. a lower learning_rate), then "
+                + hint[0].lower() + hint[1:])
     raise NoTrainedRunError(f"no trained run of {spec.paper}.{spec.table_id} scheme {scheme!r} in {results_dir}"
-                            f"{older}.\n{_train_hint(spec, scheme)}")
+                            f"{older}.\n{hint}")
 
 
 def _run_folder_results(spec, manifest_path: Path) -> tuple[Path, bool] | None:

@@ -137,8 +137,10 @@ def with_split_variant_cells(table, cells: dict):
 
     Applied after :func:`common.outputs.result_tables.build_table`, so that the reason of a run on
     another split stands as written (a cell's own test and interval would otherwise be read as a
-    comparison with the paper and reworded). Rows without a finite ``our_mean`` (not run, paper-only,
-    diverged) keep theirs.
+    comparison with the paper and reworded). Such a row's ``difference`` (ours - paper) is emptied
+    too: the paper's number comes from another protocol, so the table sets no difference against it
+    (the paper's number stays in ``paper_mean`` for reference). Rows without a finite ``our_mean``
+    (not run, paper-only, diverged) keep theirs.
 
     Args:
         table: the comparison table (:data:`common.outputs.result_tables.TABLE_COLUMNS`).
@@ -157,6 +159,8 @@ def with_split_variant_cells(table, cells: dict):
         if cell is not None and finite:
             for column, value in cell.as_row().items():
                 table.at[position, column] = value
+            if "difference" in table.columns:
+                table.at[position, "difference"] = math.nan
     return table
 
 

@@ -245,3 +245,6 @@ def test_a_fold_whose_training_diverged_is_named_as_such(tmp_path):
     with pytest.raises(NoTrainedRunError, match=r"scheme 'R4' .*its training diverged, so it has no model: .*"
                                                 r"R4/fold_00 at epoch 1: weights nan"):
         find_run(spec, "R4", results, work)
+    with pytest.raises(NoTrainedRunError) as refused:  # not a bare "train it first": the same settings diverge again
+        find_run(spec, "R4", results, work)
+    assert "change the model or its TRAINING" in str(refused.value)

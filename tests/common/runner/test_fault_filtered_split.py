@@ -138,6 +138,7 @@ def test_a_run_on_gtzan_mini_ids_uses_the_listed_ids_present_as_a_variant(tmp_pa
     assert row["status"] == "subset: 100/1000 tracks, variant: fault-filtered split"
     assert row["verdict"] == "n/a" and row["test"].startswith("no verdict: another protocol (fault-filtered split")
     assert math.isnan(row["p_value"]) and row["ci95_low"] <= row["our_mean"] <= row["ci95_high"]
+    assert math.isnan(row["difference"])  # no ours-minus-paper against another protocol's number
     variant = results / "toy/partial/table_toy/fault-filtered-split"
     manifest = json.loads((variant / "table_toy_manifest.json").read_text())
     assert manifest["caps"]["split"] == "fault-filtered" and manifest["caps"]["description"] == "fault-filtered split"
