@@ -1,4 +1,4 @@
-"""The command line's handling of Ctrl-C: one line, exit status 130, no traceback; the run resumes."""
+"""The command line's handling of Ctrl-C and SIGTERM: one line, exit status 130 / 143, no traceback; the run resumes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from common import cli
 from tests.runner_fixtures import MajorityScheme, tiny_gtzan, toy_spec
@@ -35,7 +37,12 @@ def test_main_turns_ctrl_c_into_exit_status_130(monkeypatch, capsys):
     assert capsys.readouterr().err.startswith("interrupted: ")
 
 
-def test_sigint_during_a_run_ends_with_one_line_a_released_lock_and_a_resumable_run(tmp_path):
+@pytest.mark.parametrize("signal_number, status, line", [
+    (signal.SIGINT, 130, "interrupted: "),                    # Ctrl-C
+    (signal.SIGTERM, 143, "interrupted: stopped by SIGTERM"),  # kill, a scheduler's stop: like Ctrl-C
+])
+def test_a_signal_during_a_run_ends_with_one_line_a_released_lock_and_a_resumable_run(tmp_path, signal_number,
+                                                                                     status, line):
     from common.runner import run_table
 
     data = tiny_gtzan(tmp_path / "data")
@@ -50,44 +57,15 @@ def test_sigint_during_a_run_ends_with_one_line_a_released_lock_and_a_resumable_
             assert run.poll() is None, run.communicate()
             assert time.time() - start < 120, "the run did not reach fold 1"
             time.sleep(0.1)
-        os.kill(run.pid, signal.SIGINT)
+        os.kill(run.pid, signal_number)
         out, err = run.communicate(timeout=60)
     finally:
         if run.poll() is None:
             run.kill()
-    assert run.returncode == 130, err
-    assert "Traceback" not in err and [line for line in err.splitlines() if line.startswith("interrupted: ")]
-    manifest = results / "toy/partial/table_toy/full-protocol-unfinished/table_toy_manifest.json"
-    assert json.loads(manifest.read_text())["status"] == "interrupted"
-    resumed = MajorityScheme()  # the lock was released: a new run starts and resumes
-    run_table(toy_spec(resumed), data, results_dir=results, work_dir=work, progress=False)
-    assert resumed.calls == [1, 2]
-
-
-def test_sigterm_during_a_run_is_like_ctrl_c_with_exit_status_143(tmp_path):
-    from common.runner import run_table
-
-    data = tiny_gtzan(tmp_path / "data")
-    results, work = tmp_path / "r", tmp_path / "w"
-    work.mkdir()
-    run = subprocess.Popen([sys.executable, "-m", "tests.runner_fixtures", str(data), str(results), str(work),
-                            "--hold-fold", "1"], cwd=REPO, text=True, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE)
-    try:
-        start = time.time()
-        while not (work / "holding-1").exists():
-            assert run.poll() is None, run.communicate()
-            assert time.time() - start < 120, "the run did not reach fold 1"
-            time.sleep(0.1)
-        os.kill(run.pid, signal.SIGTERM)
-        out, err = run.communicate(timeout=60)
-    finally:
-        if run.poll() is None:
-            run.kill()
-    assert run.returncode == 143, err
+    assert run.returncode == status, err
     assert "Traceback" not in err and "Terminated" not in err, err
-    lines = [line for line in err.splitlines() if line.startswith(("interrupted", "error"))]
-    assert len(lines) == 1 and lines[0].startswith("interrupted: stopped by SIGTERM"), err
+    lines = [text for text in err.splitlines() if text.startswith(("interrupted", "error"))]
+    assert len(lines) == 1 and lines[0].startswith(line), err
     manifest = results / "toy/partial/table_toy/full-protocol-unfinished/table_toy_manifest.json"
     assert json.loads(manifest.read_text())["status"] == "interrupted"
     resumed = MajorityScheme()  # the lock was released: a new run starts and resumes

@@ -19,24 +19,12 @@ from common.runner.scheme_module import (add_scheme_module, load_scheme_module, 
                                          training_keys_markdown)
 from common.training.overrides import TRAINING_FIELDS
 from papers.mcclstm.tables import table3_gtzan
+from tests.common.runner.test_scheme_module import GOOD as CHUNK_MODEL
 from papers.msecnn.tables import table1_mtat as msecnn_table1
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 
-GOOD = """
-\"\"\"A tiny chunk model.\"\"\"
-import keras
-from keras import layers
-
-SCHEME_NAME = "Tiny"
-
-
-def build_model(input_shape, n_outputs):
-    x = keras.Input(shape=input_shape)
-    y = layers.Flatten()(x)
-    y = layers.Dense(4, activation="relu")(y)
-    return keras.Model(x, layers.Dense(n_outputs, activation="softmax")(y))
-"""
+GOOD = CHUNK_MODEL.format(activation="softmax")  # the tiny chunk model of the module tests
 
 
 def module_file(folder: Path, extra: str = "", name: str = "my_model.py", text: str = GOOD) -> Path:
